@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency arrows point one way (see DESIGN.md):
+// parvester (executable) → ParvesterCore → SSH, Kube, YAML → C system libraries.
+let package = Package(
+    name: "Parvester",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "parvester", targets: ["parvester"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries. Debian package names in `providers` are what `make deps` installs.
+        .systemLibrary(
+            name: "CLibSSH2", path: "Sources/CLibSSH2", pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(
+            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]),
+        // Swift cannot call C variadic functions such as curl_easy_setopt; this shim gives them fixed signatures.
+        .target(name: "CCurlShim", dependencies: ["CCurl"], path: "Sources/CCurlShim"),
+
+        .target(name: "YAML", dependencies: ["CYAML"]),
+        .target(name: "SSH", dependencies: ["CLibSSH2"]),
+        .target(name: "Kube", dependencies: ["CCurl", "CCurlShim"]),
+        .target(name: "ParvesterCore", dependencies: ["YAML", "SSH", "Kube"]),
+        .executableTarget(
+            name: "parvester",
+            dependencies: [
+                "ParvesterCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
+        .testTarget(
+            name: "ParvesterCoreTests", dependencies: ["ParvesterCore", "YAML"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "NativeLibraryTests", dependencies: ["SSH", "Kube", "CCurl", "CCurlShim", "CLibSSH2"]),
+        .testTarget(name: "CLITests", dependencies: ["parvester"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
