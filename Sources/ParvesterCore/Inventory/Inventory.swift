@@ -1,0 +1,152 @@
+import YAML
+
+/// A validated inventory with every default applied: what phases work from.
+public struct Inventory: Sendable {
+    /// The path the inventory was read from, as the user gave it (for messages).
+    public var file: String
+    public var cluster: Cluster
+    public var nodes: [Node]
+    public var bridge: Bridge
+    /// Enabled and disabled components, in the order they are applied.
+    public var components: [Component]
+    public var networks: [Network]
+    public var images: [Image]
+    public var vms: [VM]
+    /// A directory whose files replace the built-in templates of the same name.
+    public var templatesDirectory: String?
+
+    public var servers: [Node] { nodes.filter { $0.role == .server } }
+    public var agents: [Node] { nodes.filter { $0.role == .agent } }
+    /// The server that creates the cluster; every other node joins through the cluster address.
+    public var initialServer: Node { nodes.first { $0.initializesCluster }! }
+    public var joiningServers: [Node] { servers.filter { !$0.initializesCluster } }
+    public var enabledComponents: [Component] { components.filter(\.enabled) }
+}
+
+public struct Cluster: Sendable {
+    public var name: String
+    public var address: String
+    /// SANs for the API certificate: the cluster address first, then the listed ones, without repeats.
+    public var tlsSANs: [String]
+    public var version: String
+    public var install: Install
+    public var token: TokenSource
+    public var writeKubeconfigMode: String
+    /// Extra RKE2 configuration keys, written into every server's and agent's config as given.
+    public var rke2Config: [YAMLNode.Pair]
+
+    public static let defaultVersion = "v1.28.11+rke2r1"
+    public static let defaultInstallScriptURL = "https://get.rke2.io"
+    public static let defaultWriteKubeconfigMode = "0644"
+
+    /// The supervisor URL joining nodes register with (RKE2 listens on 9345).
+    public var joinURL: String {
+        let host = NetworkNames.isIPv6(address) ? "[\(address)]" : address
+        return "https://\(host):9345"
+    }
+}
+
+public enum Install: Sendable, Equatable {
+    /// Each node runs the install script from this URL (the node downloads RKE2).
+    case online(scriptURL: String)
+    /// Artifacts are uploaded from this local directory (resolved against the inventory's directory).
+    case airgap(artifactsDirectory: String)
+}
+
+public enum TokenSource: Sendable, Equatable {
+    case inline(Secret)
+    /// A local file holding the token (resolved against the inventory's directory).
+    case file(String)
+    /// None given: generated once and kept in the local state directory.
+    case generated
+}
+
+public struct SSHSettings: Sendable, Equatable {
+    public var user: String
+    public var port: Int
+    /// nil: try the SSH agent, then the usual ~/.ssh/id_* files.
+    public var identityFile: String?
+    public var knownHostsFile: String
+    /// Run privileged commands through sudo.
+    public var become: Bool
+    public var connectTimeout: DurationValue
+
+    public static let defaultUser = "root"
+    public static let defaultPort = 22
+    public static let defaultKnownHostsFile = "~/.ssh/known_hosts"
+    public static let defaultConnectTimeout = DurationValue.seconds(10)
+}
+
+public struct Node: Sendable {
+    public var name: String
+    public var address: String
+    public var role: NodeRole
+    public var initializesCluster: Bool
+    /// The NIC enslaved to the bridge; nil leaves the bridge without an uplink.
+    public var uplink: String?
+    public var ssh: SSHSettings
+    public var labels: [(key: String, value: String)]
+    public var taints: [String]
+}
+
+public struct Bridge: Sendable, Equatable {
+    public var name: String
+    public var allowSSHInterface: Bool
+    public static let defaultName = "br0"
+}
+
+public struct Component: Sendable, Equatable {
+    public var kind: ComponentKind
+    public var enabled: Bool
+    public var version: String
+    public var manifestURLs: [String]
+}
+
+public struct Network: Sendable, Equatable {
+    public var name: String
+    public var namespace: String
+    public var bridge: String
+    public var vlan: Int?
+}
+
+public struct Image: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        case url(String)
+        /// A local file uploaded through CDI's upload proxy (resolved against the inventory's directory).
+        case file(String)
+        case blank
+    }
+
+    public var name: String
+    public var namespace: String
+    public var size: String
+    public var storageClass: String
+    public var accessMode: AccessMode
+    public var source: Source
+    public static let defaultStorageClass = "local-path"
+}
+
+public struct VM: Sendable, Equatable {
+    public var name: String
+    public var namespace: String
+    public var cpuCores: Int
+    public var memory: String
+    public var image: String
+    public var networks: [String]
+    public var running: Bool
+    public var cloudInit: CloudInit
+    public var template: String?
+    public static let defaultCPUCores = 1
+    public static let defaultMemory = "1Gi"
+}
+
+public struct CloudInit: Sendable, Equatable {
+    public enum Content: Sendable, Equatable {
+        case inline(String)
+        case file(String)
+    }
+    public var userData: Content?
+    public var networkData: Content?
+}
+
+public let defaultNamespace = "default"

@@ -1,0 +1,396 @@
+import Foundation
+import YAML
+
+/// Applies defaults to an `InventorySpec` and checks everything that can be checked before any node is
+/// touched. Problems are collected (not thrown one by one) so users can fix them all in one pass.
+struct InventoryResolver {
+    let spec: InventorySpec
+    let tree: YAMLNode
+    let file: String
+    /// Directory that relative paths in the inventory are resolved against.
+    let baseDirectory: String
+    private(set) var problems: [YAMLError] = []
+
+    init(spec: InventorySpec, tree: YAMLNode, file: String, baseDirectory: String) {
+        self.spec = spec
+        self.tree = tree
+        self.file = file
+        self.baseDirectory = baseDirectory
+    }
+
+    /// Records a problem at the value under `path` (or at its key, for problems about the key itself).
+    private mutating func problem(_ path: YAMLPath, _ message: String, atKey: Bool = false) {
+        let mark = (atKey ? tree.keyMark(at: path) : nil) ?? tree.closestMark(to: path)
+        problems.append(YAMLError(.invalidValue, at: mark, path: path, file: file, message))
+    }
+
+    private mutating func check(_ path: YAMLPath, _ problem: String?) {
+        if let problem { self.problem(path, problem) }
+    }
+
+    private mutating func checkFileExists(_ path: YAMLPath, _ value: String, directory: Bool = false) {
+        var isDirectory: ObjCBool = false
+        let resolved = LocalPath.resolve(value, relativeTo: baseDirectory)
+        if !FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) {
+            problem(path, "\(value.debugDescription) does not exist (looked for \(resolved))")
+        } else if isDirectory.boolValue != directory {
+            problem(path, "\(value.debugDescription) is \(directory ? "not a directory" : "a directory, not a file")")
+        }
+    }
+
+    // MARK: - Whole inventory
+
+    mutating func resolve() -> Inventory? {
+        let cluster = resolveCluster()
+        let bridge = Bridge(name: spec.bridge?.name ?? Bridge.defaultName, allowSSHInterface: spec.bridge?.allowSSHInterface ?? false)
+        check(YAMLPath([.key("bridge"), .key("name")]), NetworkNames.interfaceNameProblem(bridge.name))
+        if let uplink = spec.bridge?.uplink { checkUplink(uplink, bridge: bridge.name, path: YAMLPath([.key("bridge"), .key("uplink")])) }
+        let nodes = resolveNodes(bridge: bridge)
+        let components = resolveComponents()
+        let networks = resolveNetworks(bridge: bridge)
+        let images = resolveImages()
+        let vms = resolveVMs(images: images, networks: networks)
+        if let templates = spec.templates { checkFileExists(YAMLPath([.key("templates")]), templates, directory: true) }
+
+        problems.sort { $0.mark < $1.mark }
+        guard problems.isEmpty else { return nil }
+        return Inventory(
+            file: file, cluster: cluster, nodes: nodes, bridge: bridge, components: components,
+            networks: networks, images: images, vms: vms,
+            templatesDirectory: spec.templates.map { LocalPath.resolve($0, relativeTo: baseDirectory) })
+    }
+
+    // MARK: - cluster
+
+    /// RKE2 keys Parvester writes itself, and the inventory field to use instead.
+    static let managedRKE2Keys: [String: String] = [
+        "token": "cluster.token", "token-file": "cluster.tokenFile", "agent-token": "cluster.token",
+        "server": "the node's role (joining nodes get it from cluster.address)", "tls-san": "cluster.tlsSANs",
+        "write-kubeconfig-mode": "cluster.writeKubeconfigMode", "node-name": "nodes[].name",
+        "node-label": "nodes[].labels", "node-taint": "nodes[].taints",
+    ]
+
+    private mutating func resolveCluster() -> Cluster {
+        let c = spec.cluster
+        let base = YAMLPath([.key("cluster")])
+        check(base.appending("name"), KubernetesNames.labelProblem(c.name, what: "cluster name"))
+        check(base.appending("address"), NetworkNames.addressProblem(c.address))
+
+        var sans = [c.address]
+        for (i, san) in (c.tlsSANs ?? []).enumerated() {
+            let host = san.hasPrefix("*.") ? String(san.dropFirst(2)) : san
+            if let p = NetworkNames.addressProblem(host) { problem(base.appending("tlsSANs").appending(i), p) }
+            if !sans.contains(san) { sans.append(san) }
+        }
+
+        let version = c.version ?? Cluster.defaultVersion
+        check(base.appending("version"), VersionStrings.rke2Problem(version))
+
+        let install = resolveInstall(c.install, path: base.appending("install"))
+
+        let token: TokenSource
+        switch (c.token, c.tokenFile) {
+        case let (inline?, file?):
+            _ = file
+            problem(base.appending("tokenFile"), "give either token or tokenFile, not both", atKey: true)
+            token = .inline(Secret(inline))
+        case let (inline?, nil):
+            if inline.isEmpty || inline.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) {
+                // Never echo the value: it is a secret.
+                problem(base.appending("token"), "the token must be non-empty and free of white space and control characters")
+            }
+            token = .inline(Secret(inline))
+        case let (nil, file?):
+            checkFileExists(base.appending("tokenFile"), file)
+            token = .file(LocalPath.resolve(file, relativeTo: baseDirectory))
+        case (nil, nil):
+            token = .generated
+        }
+
+        let mode = c.writeKubeconfigMode ?? Cluster.defaultWriteKubeconfigMode
+        if mode.wholeMatch(of: /0?[0-7]{3}/) == nil {
+            problem(base.appending("writeKubeconfigMode"), "\(mode.debugDescription) is not a file mode such as \"0644\" or \"0600\" (quote it)")
+        }
+
+        var extra: [YAMLNode.Pair] = []
+        if let config = c.rke2Config, !config.isNull {
+            let path = base.appending("rke2Config")
+            if let pairs = config.mapping {
+                for pair in pairs {
+                    let key = pair.key.scalar?.value ?? ""
+                    if let owner = Self.managedRKE2Keys[key] {
+                        problem(path.appending(key), "\(key.debugDescription) is set by Parvester; use \(owner) instead", atKey: true)
+                    } else if key.wholeMatch(of: /[a-z0-9][a-z0-9-]*/) == nil {
+                        problem(path.appending(key), "\(key.debugDescription) is not an RKE2 option name (lower-case words joined by '-')", atKey: true)
+                    }
+                }
+                extra = pairs
+            } else {
+                problem(path, "expected a mapping of RKE2 options, got \(config.kindDescription)")
+            }
+        }
+        return Cluster(name: c.name, address: c.address, tlsSANs: sans, version: version, install: install,
+                       token: token, writeKubeconfigMode: mode, rke2Config: extra)
+    }
+
+    private mutating func resolveInstall(_ spec: InstallSpec?, path: YAMLPath) -> Install {
+        switch spec?.method ?? .online {
+        case .online:
+            if spec?.artifactsDir != nil {
+                problem(path.appending("artifactsDir"), "artifactsDir is only used with method: airgap", atKey: true)
+            }
+            let url = spec?.scriptURL ?? Cluster.defaultInstallScriptURL
+            check(path.appending("scriptURL"), VersionStrings.urlProblem(url))
+            return .online(scriptURL: url)
+        case .airgap:
+            if spec?.scriptURL != nil {
+                problem(path.appending("scriptURL"), "scriptURL is only used with method: online; airgap runs the install script from artifactsDir", atKey: true)
+            }
+            guard let dir = spec?.artifactsDir else {
+                problem(path.appending("method"), "method: airgap needs artifactsDir, the local directory holding RKE2's airgap artifacts")
+                return .airgap(artifactsDirectory: "")
+            }
+            checkFileExists(path.appending("artifactsDir"), dir, directory: true)
+            return .airgap(artifactsDirectory: LocalPath.resolve(dir, relativeTo: baseDirectory))
+        }
+    }
+
+    // MARK: - ssh and nodes
+
+    private mutating func resolveSSH(_ spec: SSHSpec?, over defaults: SSHSettings, path: YAMLPath) -> SSHSettings {
+        var s = defaults
+        if let user = spec?.user {
+            if user.isEmpty || user.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0 == "@" }) {
+                problem(path.appending("user"), "user \(user.debugDescription) must be a login name without white space or '@'")
+            }
+            s.user = user
+            // A non-root login needs sudo unless the inventory says otherwise.
+            if spec?.become == nil { s.become = user != "root" }
+        }
+        if let port = spec?.port {
+            if !(1...65535).contains(port) { problem(path.appending("port"), "port \(port) is outside 1-65535") }
+            s.port = port
+        }
+        if let file = spec?.identityFile {
+            checkFileExists(path.appending("identityFile"), file)
+            s.identityFile = LocalPath.resolve(file, relativeTo: baseDirectory)
+        }
+        if let file = spec?.knownHostsFile { s.knownHostsFile = file }
+        if let become = spec?.become { s.become = become }
+        if let timeout = spec?.connectTimeout {
+            if timeout.milliseconds <= 0 { problem(path.appending("connectTimeout"), "connectTimeout must be longer than zero") }
+            s.connectTimeout = timeout
+        }
+        return s
+    }
+
+    private mutating func checkUplink(_ uplink: String, bridge: String, path: YAMLPath) {
+        if let p = NetworkNames.interfaceNameProblem(uplink) {
+            problem(path, p)
+        } else if uplink == bridge {
+            problem(path, "the uplink cannot be the bridge \(bridge.debugDescription) itself")
+        }
+    }
+
+    private mutating func resolveNodes(bridge: Bridge) -> [Node] {
+        let sshPath = YAMLPath([.key("ssh")])
+        let defaults = resolveSSH(spec.ssh, over: SSHSettings(
+            user: SSHSettings.defaultUser, port: SSHSettings.defaultPort, identityFile: nil,
+            knownHostsFile: SSHSettings.defaultKnownHostsFile, become: false, connectTimeout: SSHSettings.defaultConnectTimeout),
+            path: sshPath)
+        if let concurrency = spec.ssh?.concurrency, !(1...1000).contains(concurrency) {
+            problem(sshPath.appending("concurrency"), "concurrency must be between 1 and 1000, got \(concurrency)")
+        }
+
+        var nodes: [Node] = []
+        var seenNames: [String: Int] = [:]
+        var seenAddresses: [String: Int] = [:]
+        let explicitInit = spec.nodes.indices.filter { spec.nodes[$0].initialize == true }
+        let initIndex = explicitInit.first ?? spec.nodes.firstIndex { $0.role == .server }
+
+        for (i, n) in spec.nodes.enumerated() {
+            let path = YAMLPath([.key("nodes"), .index(i)])
+            if let p = KubernetesNames.labelProblem(n.name, what: "node name") {
+                problem(path.appending("name"), p)
+            } else if let first = seenNames[n.name] {
+                problem(path.appending("name"), "node name \(n.name.debugDescription) is already used by nodes[\(first)]")
+            }
+            seenNames[n.name] = seenNames[n.name] ?? i
+
+            let addressKey = n.address.lowercased()
+            if let p = NetworkNames.addressProblem(n.address) {
+                problem(path.appending("address"), p)
+            } else if let first = seenAddresses[addressKey] {
+                problem(path.appending("address"), "address \(n.address.debugDescription) is already used by nodes[\(first)] (\(spec.nodes[first].name))")
+            }
+            seenAddresses[addressKey] = seenAddresses[addressKey] ?? i
+
+            if n.initialize == true {
+                if n.role != .server {
+                    problem(path.appending("init"), "only a server can initialise the cluster; this node is an agent")
+                } else if explicitInit.count > 1, i != explicitInit.first {
+                    problem(path.appending("init"), "only one node can initialise the cluster; nodes[\(explicitInit[0])] already does")
+                }
+            }
+
+            let uplink = n.uplink ?? spec.bridge?.uplink
+            if let own = n.uplink { checkUplink(own, bridge: bridge.name, path: path.appending("uplink")) }
+
+            if n.ssh?.concurrency != nil {
+                problem(path.appending("ssh").appending("concurrency"), "concurrency is a setting of the top-level ssh section, not of a node", atKey: true)
+            }
+            let ssh = resolveSSH(n.ssh, over: defaults, path: path.appending("ssh"))
+
+            var labels: [(key: String, value: String)] = []
+            for (key, value) in (n.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let labelPath = path.appending("labels").appending(key)
+                if let p = KubernetesNames.labelKeyProblem(key) { problem(labelPath, p, atKey: true) }
+                if let p = KubernetesNames.labelValueProblem(value) { problem(labelPath, p) }
+                labels.append((key, value))
+            }
+            for (t, taint) in (n.taints ?? []).enumerated() {
+                check(path.appending("taints").appending(t), KubernetesNames.taintProblem(taint))
+            }
+            nodes.append(Node(name: n.name, address: n.address, role: n.role, initializesCluster: i == initIndex,
+                              uplink: uplink, ssh: ssh, labels: labels, taints: n.taints ?? []))
+        }
+
+        if spec.nodes.isEmpty {
+            problem(YAMLPath([.key("nodes")]), "the inventory lists no nodes; add at least one server")
+        } else if !spec.nodes.contains(where: { $0.role == .server }) {
+            problem(YAMLPath([.key("nodes")]), "at least one node must have role: server (all \(spec.nodes.count) are agents)")
+        }
+        return nodes
+    }
+
+    // MARK: - components
+
+    private mutating func resolveComponents() -> [Component] {
+        ComponentKind.allCases.map { kind in
+            let given: ComponentSpec?
+            switch kind {
+            case .kubevirt: given = spec.components?.kubevirt
+            case .cdi: given = spec.components?.cdi
+            case .localPathProvisioner: given = spec.components?.localPathProvisioner
+            case .multus: given = spec.components?.multus
+            }
+            let path = YAMLPath([.key("components"), .key(kind.rawValue)])
+            let version = given?.version ?? kind.defaultVersion
+            check(path.appending("version"), VersionStrings.releaseProblem(version))
+            let urls = given?.manifests ?? kind.manifestURLs(version: version)
+            if given?.manifests?.isEmpty == true {
+                problem(path.appending("manifests"), "manifests is empty; leave it out to use the release manifests, or set enabled: false")
+            }
+            for (i, url) in (given?.manifests ?? []).enumerated() {
+                check(path.appending("manifests").appending(i), VersionStrings.urlProblem(url, allowFile: true))
+            }
+            return Component(kind: kind, enabled: given?.enabled ?? true, version: version, manifestURLs: urls)
+        }
+    }
+
+    // MARK: - networks, images, VMs
+
+    private mutating func checkObjectName(_ name: String, namespace: String, path: YAMLPath, what: String,
+                                          seen: inout [String: Int]) {
+        if let p = KubernetesNames.labelProblem(name, what: "\(what) name") {
+            problem(path.appending("name"), p)
+        } else if let first = seen["\(namespace)/\(name)"] {
+            problem(path.appending("name"), "\(what) \(name.debugDescription) is already defined in namespace \(namespace) (entry [\(first)])")
+        }
+        check(path.appending("namespace"), KubernetesNames.labelProblem(namespace, what: "namespace"))
+        let index = path.components.last.flatMap { if case .index(let i) = $0 { return i } else { return nil } } ?? 0
+        seen["\(namespace)/\(name)"] = seen["\(namespace)/\(name)"] ?? index
+    }
+
+    private mutating func resolveNetworks(bridge: Bridge) -> [Network] {
+        var seen: [String: Int] = [:]
+        return (spec.networks ?? []).enumerated().map { i, n in
+            let path = YAMLPath([.key("networks"), .index(i)])
+            let namespace = n.namespace ?? defaultNamespace
+            checkObjectName(n.name, namespace: namespace, path: path, what: "network", seen: &seen)
+            let bridgeName = n.bridge ?? bridge.name
+            check(path.appending("bridge"), NetworkNames.interfaceNameProblem(bridgeName))
+            if let vlan = n.vlan, !(1...4094).contains(vlan) {
+                problem(path.appending("vlan"), "VLAN \(vlan) is outside 1-4094")
+            }
+            return Network(name: n.name, namespace: namespace, bridge: bridgeName, vlan: n.vlan)
+        }
+    }
+
+    private mutating func resolveImages() -> [Image] {
+        var seen: [String: Int] = [:]
+        return (spec.images ?? []).enumerated().map { i, image in
+            let path = YAMLPath([.key("images"), .index(i)])
+            let namespace = image.namespace ?? defaultNamespace
+            checkObjectName(image.name, namespace: namespace, path: path, what: "image", seen: &seen)
+            check(path.appending("size"), KubernetesNames.quantityProblem(image.size, what: "size"))
+            let storageClass = image.storageClass ?? Image.defaultStorageClass
+            check(path.appending("storageClass"), KubernetesNames.subdomainProblem(storageClass, what: "storage class"))
+
+            let sourcePath = path.appending("source")
+            let s = image.source
+            let given = [s.url != nil, s.file != nil, s.blank == true].filter { $0 }.count
+            var source = Image.Source.blank
+            if given != 1 {
+                problem(sourcePath, given == 0 ? "give one source: url, file or blank: true"
+                                               : "give only one source: url, file or blank: true")
+            } else if let url = s.url {
+                check(sourcePath.appending("url"), VersionStrings.urlProblem(url))
+                source = .url(url)
+            } else if let file = s.file {
+                checkFileExists(sourcePath.appending("file"), file)
+                source = .file(LocalPath.resolve(file, relativeTo: baseDirectory))
+            }
+            return Image(name: image.name, namespace: namespace, size: image.size, storageClass: storageClass,
+                         accessMode: image.accessMode ?? .readWriteOnce, source: source)
+        }
+    }
+
+    private mutating func resolveCloudInitPart(inline: String?, file: String?, path: YAMLPath, name: String) -> CloudInit.Content? {
+        switch (inline, file) {
+        case (_?, _?):
+            problem(path.appending("\(name)File"), "give either \(name) or \(name)File, not both", atKey: true)
+            return nil
+        case let (text?, nil):
+            return .inline(text)
+        case let (nil, file?):
+            checkFileExists(path.appending("\(name)File"), file)
+            return .file(LocalPath.resolve(file, relativeTo: baseDirectory))
+        case (nil, nil):
+            return nil
+        }
+    }
+
+    private mutating func resolveVMs(images: [Image], networks: [Network]) -> [VM] {
+        var seen: [String: Int] = [:]
+        return (spec.vms ?? []).enumerated().map { i, vm in
+            let path = YAMLPath([.key("vms"), .index(i)])
+            let namespace = vm.namespace ?? defaultNamespace
+            checkObjectName(vm.name, namespace: namespace, path: path, what: "VM", seen: &seen)
+            let cpu = vm.cpu ?? VM.defaultCPUCores
+            if !(1...512).contains(cpu) { problem(path.appending("cpu"), "cpu must be between 1 and 512 cores, got \(cpu)") }
+            let memory = vm.memory ?? VM.defaultMemory
+            check(path.appending("memory"), KubernetesNames.quantityProblem(memory, what: "memory"))
+
+            if !images.contains(where: { $0.name == vm.image && $0.namespace == namespace }) {
+                let known = images.filter { $0.namespace == namespace }.map(\.name)
+                problem(path.appending("image"), "no image named \(vm.image.debugDescription) in namespace \(namespace)"
+                        + (known.isEmpty ? "; define it under images" : "; known images: \(known.joined(separator: ", "))"))
+            }
+            for (n, network) in (vm.networks ?? []).enumerated()
+            where !networks.contains(where: { $0.name == network && $0.namespace == namespace }) {
+                let known = networks.filter { $0.namespace == namespace }.map(\.name)
+                problem(path.appending("networks").appending(n), "no network named \(network.debugDescription) in namespace \(namespace)"
+                        + (known.isEmpty ? "; define it under networks" : "; known networks: \(known.joined(separator: ", "))"))
+            }
+            let ciPath = path.appending("cloudInit")
+            let cloudInit = CloudInit(
+                userData: resolveCloudInitPart(inline: vm.cloudInit?.userData, file: vm.cloudInit?.userDataFile, path: ciPath, name: "userData"),
+                networkData: resolveCloudInitPart(inline: vm.cloudInit?.networkData, file: vm.cloudInit?.networkDataFile, path: ciPath, name: "networkData"))
+            if let template = vm.template { checkFileExists(path.appending("template"), template) }
+            return VM(name: vm.name, namespace: namespace, cpuCores: cpu, memory: memory, image: vm.image,
+                      networks: vm.networks ?? [], running: vm.running ?? true, cloudInit: cloudInit,
+                      template: vm.template.map { LocalPath.resolve($0, relativeTo: baseDirectory) })
+        }
+    }
+}

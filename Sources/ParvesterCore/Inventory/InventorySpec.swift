@@ -1,0 +1,144 @@
+import YAML
+
+// The inventory exactly as written: optional where the file may leave a field out, no defaults applied.
+// `InventoryResolver` turns it into an `Inventory`. Each `CodingKeys` lists the keys accepted, which
+// lets the decoder refuse unknown keys with a suggestion.
+
+struct InventorySpec: Decodable {
+    var cluster: ClusterSpec
+    var ssh: SSHSpec?
+    var nodes: [NodeSpec]
+    var bridge: BridgeSpec?
+    var components: ComponentsSpec?
+    var networks: [NetworkSpec]?
+    var images: [ImageSpec]?
+    var vms: [VMSpec]?
+    var templates: String?
+    enum CodingKeys: String, CodingKey, CaseIterable { case cluster, ssh, nodes, bridge, components, networks, images, vms, templates }
+}
+
+struct ClusterSpec: Decodable {
+    var name: String
+    var address: String
+    var tlsSANs: [String]?
+    var version: String?
+    var install: InstallSpec?
+    var token: String?
+    var tokenFile: String?
+    var writeKubeconfigMode: String?
+    var rke2Config: YAMLNode?
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, address, tlsSANs, version, install, token, tokenFile, writeKubeconfigMode, rke2Config
+    }
+}
+
+public enum InstallMethod: String, YAMLChoice, Sendable { case online, airgap }
+
+struct InstallSpec: Decodable {
+    var method: InstallMethod?
+    var scriptURL: String?
+    var artifactsDir: String?
+    enum CodingKeys: String, CodingKey, CaseIterable { case method, scriptURL, artifactsDir }
+}
+
+struct SSHSpec: Decodable {
+    var user: String?
+    var port: Int?
+    var identityFile: String?
+    var knownHostsFile: String?
+    var become: Bool?
+    var connectTimeout: DurationValue?
+    var concurrency: Int?
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case user, port, identityFile, knownHostsFile, become, connectTimeout, concurrency
+    }
+}
+
+public enum NodeRole: String, YAMLChoice, Sendable { case server, agent }
+
+struct NodeSpec: Decodable {
+    var name: String
+    var address: String
+    var role: NodeRole
+    var initialize: Bool?
+    var uplink: String?
+    var ssh: SSHSpec?
+    var labels: [String: String]?
+    var taints: [String]?
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, address, role, initialize = "init", uplink, ssh, labels, taints
+    }
+}
+
+struct BridgeSpec: Decodable {
+    var name: String?
+    var uplink: String?
+    var allowSSHInterface: Bool?
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, uplink, allowSSHInterface }
+}
+
+struct ComponentsSpec: Decodable {
+    var kubevirt: ComponentSpec?
+    var cdi: ComponentSpec?
+    var localPathProvisioner: ComponentSpec?
+    var multus: ComponentSpec?
+    enum CodingKeys: String, CodingKey, CaseIterable { case kubevirt, cdi, localPathProvisioner, multus }
+}
+
+struct ComponentSpec: Decodable {
+    var enabled: Bool?
+    var version: String?
+    var manifests: [String]?
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests }
+}
+
+struct NetworkSpec: Decodable {
+    var name: String
+    var namespace: String?
+    var bridge: String?
+    var vlan: Int?
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, namespace, bridge, vlan }
+}
+
+public enum AccessMode: String, YAMLChoice, Sendable {
+    case readWriteOnce = "ReadWriteOnce", readWriteMany = "ReadWriteMany"
+    case readOnlyMany = "ReadOnlyMany", readWriteOncePod = "ReadWriteOncePod"
+}
+
+struct ImageSpec: Decodable {
+    var name: String
+    var namespace: String?
+    var size: String
+    var storageClass: String?
+    var accessMode: AccessMode?
+    var source: ImageSourceSpec
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, namespace, size, storageClass, accessMode, source }
+}
+
+struct ImageSourceSpec: Decodable {
+    var url: String?
+    var file: String?
+    var blank: Bool?
+    enum CodingKeys: String, CodingKey, CaseIterable { case url, file, blank }
+}
+
+struct VMSpec: Decodable {
+    var name: String
+    var namespace: String?
+    var cpu: Int?
+    var memory: String?
+    var image: String
+    var networks: [String]?
+    var running: Bool?
+    var cloudInit: CloudInitSpec?
+    var template: String?
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, namespace, cpu, memory, image, networks, running, cloudInit, template }
+}
+
+struct CloudInitSpec: Decodable {
+    var userData: String?
+    var userDataFile: String?
+    var networkData: String?
+    var networkDataFile: String?
+    enum CodingKeys: String, CodingKey, CaseIterable { case userData, userDataFile, networkData, networkDataFile }
+}

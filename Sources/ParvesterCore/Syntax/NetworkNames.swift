@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Checks for the network names an inventory holds: addresses, host names, interface names.
+public enum NetworkNames {
+    /// Dotted-quad IPv4 without leading zeros (`010.0.0.1` means octal to some tools and decimal to others).
+    public static func isIPv4(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return false }
+        return parts.allSatisfy { part in
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+            guard part == "0" || !part.hasPrefix("0") else { return false }
+            return Int(part)! <= 255
+        }
+    }
+
+    public static func isIPv6(_ text: String) -> Bool {
+        guard text.contains(":"), !text.contains("%") else { return false }
+        var storage = in6_addr()
+        return inet_pton(AF_INET6, text, &storage) == 1
+    }
+
+    public static func isIP(_ text: String) -> Bool { isIPv4(text) || isIPv6(text) }
+
+    /// An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, at most 253 characters.
+    public static func isHostname(_ text: String) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= 253 else { return false }
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        // All-numeric labels are a mistyped IPv4 address, not a name.
+        if labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) { return false }
+        return labels.allSatisfy { isHostLabel($0) }
+    }
+
+    private static func isHostLabel(_ label: Substring) -> Bool {
+        guard (1...63).contains(label.utf8.count), label.first != "-", label.last != "-" else { return false }
+        return label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+    }
+
+    /// What a node or cluster address may be; nil when fine, else why not.
+    public static func addressProblem(_ text: String) -> String? {
+        if isIP(text) || isHostname(text) { return nil }
+        if text.isEmpty { return "an address is required" }
+        let dotted = text.split(separator: ".", omittingEmptySubsequences: false)
+        if dotted.count == 4, dotted.allSatisfy({ $0.allSatisfy(\.isNumber) }) {
+            return "\(text.debugDescription) is not a valid IPv4 address (four numbers 0-255, no leading zeros)"
+        }
+        if text.contains(":") { return "\(text.debugDescription) is not a valid IPv6 address (write it without brackets or port)" }
+        return "\(text.debugDescription) is neither an IP address nor a valid host name"
+    }
+
+    /// Linux interface names: 1-15 bytes, not `.` or `..`, no `/`, `:` or white space (see dev_valid_name in the kernel).
+    public static func interfaceNameProblem(_ text: String) -> String? {
+        if text.isEmpty { return "an interface name cannot be empty" }
+        if text.utf8.count > 15 { return "interface name \(text.debugDescription) is longer than 15 characters" }
+        if text == "." || text == ".." { return "\(text.debugDescription) is not a valid interface name" }
+        if text.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
+            return "interface name \(text.debugDescription) may not contain `/`, `:` or white space"
+        }
+        return nil
+    }
+}
