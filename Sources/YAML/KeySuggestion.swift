@@ -1,6 +1,6 @@
 /// Finds the key a user most likely meant, for "did you mean" hints.
-enum KeySuggestion {
-    static func closest(to key: String, among candidates: [String]) -> String? {
+public enum KeySuggestion {
+    public static func closest(to key: String, among candidates: [String]) -> String? {
         let wanted = normalised(key)
         var best: (candidate: String, distance: Int)?
         for candidate in candidates {

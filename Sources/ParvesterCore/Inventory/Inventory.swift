@@ -32,8 +32,10 @@ public struct Cluster: Sendable {
     public var install: Install
     public var token: TokenSource
     public var writeKubeconfigMode: String
-    /// Extra RKE2 configuration keys, written into every server's and agent's config as given.
+    /// Extra RKE2 server options, written into every server's config.yaml as given.
     public var rke2Config: [YAMLNode.Pair]
+    /// Extra RKE2 agent options, written into every agent's config.yaml as given.
+    public var rke2AgentConfig: [YAMLNode.Pair]
 
     public static let defaultVersion = "v1.28.11+rke2r1"
     public static let defaultInstallScriptURL = "https://get.rke2.io"

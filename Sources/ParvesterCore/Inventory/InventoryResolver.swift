@@ -112,25 +112,28 @@ struct InventoryResolver {
             problem(base.appending("writeKubeconfigMode"), "\(mode.debugDescription) is not a file mode such as \"0644\" or \"0600\" (quote it)")
         }
 
-        var extra: [YAMLNode.Pair] = []
-        if let config = c.rke2Config, !config.isNull {
-            let path = base.appending("rke2Config")
-            if let pairs = config.mapping {
-                for pair in pairs {
-                    let key = pair.key.scalar?.value ?? ""
-                    if let owner = Self.managedRKE2Keys[key] {
-                        problem(path.appending(key), "\(key.debugDescription) is set by Parvester; use \(owner) instead", atKey: true)
-                    } else if key.wholeMatch(of: /[a-z0-9][a-z0-9-]*/) == nil {
-                        problem(path.appending(key), "\(key.debugDescription) is not an RKE2 option name (lower-case words joined by '-')", atKey: true)
-                    }
-                }
-                extra = pairs
-            } else {
-                problem(path, "expected a mapping of RKE2 options, got \(config.kindDescription)")
+        let serverExtra = passThroughConfig(c.rke2Config, path: base.appending("rke2Config"))
+        let agentExtra = passThroughConfig(c.rke2AgentConfig, path: base.appending("rke2AgentConfig"))
+        return Cluster(name: c.name, address: c.address, tlsSANs: sans, version: version, install: install,
+                       token: token, writeKubeconfigMode: mode, rke2Config: serverExtra, rke2AgentConfig: agentExtra)
+    }
+
+    /// Extra RKE2 options: a mapping of option names that Parvester does not manage itself.
+    private mutating func passThroughConfig(_ config: YAMLNode?, path: YAMLPath) -> [YAMLNode.Pair] {
+        guard let config, !config.isNull else { return [] }
+        guard let pairs = config.mapping else {
+            problem(path, "expected a mapping of RKE2 options, got \(config.kindDescription)")
+            return []
+        }
+        for pair in pairs {
+            let key = pair.key.scalar?.value ?? ""
+            if let owner = Self.managedRKE2Keys[key] {
+                problem(path.appending(key), "\(key.debugDescription) is set by Parvester; use \(owner) instead", atKey: true)
+            } else if key.wholeMatch(of: /[a-z0-9][a-z0-9-]*/) == nil {
+                problem(path.appending(key), "\(key.debugDescription) is not an RKE2 option name (lower-case words joined by '-')", atKey: true)
             }
         }
-        return Cluster(name: c.name, address: c.address, tlsSANs: sans, version: version, install: install,
-                       token: token, writeKubeconfigMode: mode, rke2Config: extra)
+        return pairs
     }
 
     private mutating func resolveInstall(_ spec: InstallSpec?, path: YAMLPath) -> Install {

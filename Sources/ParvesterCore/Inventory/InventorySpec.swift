@@ -27,8 +27,9 @@ struct ClusterSpec: Decodable {
     var tokenFile: String?
     var writeKubeconfigMode: String?
     var rke2Config: YAMLNode?
+    var rke2AgentConfig: YAMLNode?
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, address, tlsSANs, version, install, token, tokenFile, writeKubeconfigMode, rke2Config
+        case name, address, tlsSANs, version, install, token, tokenFile, writeKubeconfigMode, rke2Config, rke2AgentConfig
     }
 }
 

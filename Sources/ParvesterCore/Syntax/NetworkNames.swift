@@ -51,13 +51,21 @@ public enum NetworkNames {
         return "\(text.debugDescription) is neither an IP address nor a valid host name"
     }
 
-    /// Linux interface names: 1-15 bytes, not `.` or `..`, no `/`, `:` or white space (see dev_valid_name in the kernel).
+    /// Linux interface names: 1-15 bytes, not `.` or `..`, no `/`, `:` or white space (the kernel's
+    /// dev_valid_name). Parvester is stricter: letters, digits, '-', '_' and '.', because these names
+    /// end up in unit files and commands, and no real NIC needs more.
     public static func interfaceNameProblem(_ text: String) -> String? {
         if text.isEmpty { return "an interface name cannot be empty" }
         if text.utf8.count > 15 { return "interface name \(text.debugDescription) is longer than 15 characters" }
         if text == "." || text == ".." { return "\(text.debugDescription) is not a valid interface name" }
         if text.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
             return "interface name \(text.debugDescription) may not contain `/`, `:` or white space"
+        }
+        let allowed = text.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == ".")
+        }
+        if !allowed || text.hasPrefix("-") {
+            return "interface name \(text.debugDescription) must be letters, digits, '-', '_' or '.' (not starting with '-')"
         }
         return nil
     }
