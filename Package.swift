@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(
             name: "ParvesterCoreTests", dependencies: ["ParvesterCore", "YAML"],
-            resources: [.copy("Fixtures")]),
+            exclude: ["Fixtures"]),
         .testTarget(name: "NativeLibraryTests", dependencies: ["SSH", "Kube", "CCurl", "CCurlShim", "CLibSSH2"]),
         .testTarget(name: "CLITests", dependencies: ["parvester"]),
     ],
