@@ -14,6 +14,9 @@ public struct Inventory: Sendable {
     public var vms: [VM]
     /// A directory whose files replace the built-in templates of the same name.
     public var templatesDirectory: String?
+    /// How many nodes are worked on at once.
+    public var concurrency: Int
+    public static let defaultConcurrency = 10
 
     public var servers: [Node] { nodes.filter { $0.role == .server } }
     public var agents: [Node] { nodes.filter { $0.role == .agent } }

@@ -57,7 +57,8 @@ struct InventoryResolver {
         return Inventory(
             file: file, cluster: cluster, nodes: nodes, bridge: bridge, components: components,
             networks: networks, images: images, vms: vms,
-            templatesDirectory: spec.templates.map { LocalPath.resolve($0, relativeTo: baseDirectory) })
+            templatesDirectory: spec.templates.map { LocalPath.resolve($0, relativeTo: baseDirectory) },
+            concurrency: spec.ssh?.concurrency ?? Inventory.defaultConcurrency)
     }
 
     // MARK: - cluster

@@ -1,0 +1,33 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where output goes: results to stdout, problems to stderr; colour only on a terminal, and never
+/// when NO_COLOR is set.
+struct Terminal {
+    let colourOut: Bool
+    let colourErr: Bool
+
+    init() {
+        let allowed = getenv("NO_COLOR") == nil && String(cString: getenv("TERM") ?? strdup("")) != "dumb"
+        colourOut = allowed && isatty(STDOUT_FILENO) == 1
+        colourErr = allowed && isatty(STDERR_FILENO) == 1
+    }
+
+    func print(_ text: String, terminator: String = "\n") {
+        Swift.print(text, terminator: terminator)
+    }
+
+    func error(_ text: String) {
+        let line = (colourErr ? "\u{1B}[31merror:\u{1B}[0m " : "error: ") + text + "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    private func style(_ code: String, _ text: String) -> String { colourOut ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    func bold(_ text: String) -> String { style("1", text) }
+    func dim(_ text: String) -> String { style("2", text) }
+    func green(_ text: String) -> String { style("32", text) }
+}
