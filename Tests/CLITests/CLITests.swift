@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+
+/// Runs the built `parvester` binary as a user would and checks what it prints and returns.
+struct CLIResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+enum CLI {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The test runner is built next to the executable.
+    static let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        .deletingLastPathComponent().appendingPathComponent("parvester")
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = repositoryRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLIResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+}
+
+@Suite("The parvester command line")
+struct CLITests {
+    @Test func binaryIsBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: CLI.binary.path), "expected \(CLI.binary.path)")
+    }
+
+    @Test func versionFlagAndCommand() throws {
+        let flag = try CLI.run(["--version"])
+        #expect(flag.status == 0)
+        #expect(flag.stdout == "0.1.0\n")
+        let command = try CLI.run(["version"])
+        #expect(command.status == 0)
+        let lines = command.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+        #expect(lines == ["parvester", "libssh2", "libcurl", "libyaml"])
+    }
+
+    @Test(arguments: [[], ["validate"], ["plan"], ["render"], ["version"]])
+    func everyCommandHasHelp(_ command: [String]) throws {
+        let result = try CLI.run(command + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("USAGE:"))
+    }
+
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionScripts(_ shell: String) throws {
+        let result = try CLI.run(["--generate-completion-script", shell])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("parvester"))
+        #expect(result.stdout.contains("validate"))
+    }
+
+    @Test(arguments: ["inventory/single-node.yaml", "inventory/cluster.yaml", "inventory/lab.yaml"])
+    func validateAcceptsEveryExample(_ path: String) throws {
+        let result = try CLI.run(["validate", "-i", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("✓ \(path) is valid\n"))
+        #expect(result.stderr.isEmpty)
+        #expect(!result.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
+    }
+
+    @Test func validateRejectsWithPositionsAndExitCode2() throws {
+        let path = "Tests/ParvesterCoreTests/Fixtures/bad/several-problems.yaml"
+        let result = try CLI.run(["validate", "-i", path])
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4)
+        #expect(lines[0] == "error: \(path):6:12: cluster.address: \"10.0.0\" is neither an IP address nor a valid host name")
+        #expect(lines[3] == "error: 3 problems in \(path); nothing was changed.")
+    }
+
+    @Test func validateJSON() throws {
+        let good = try CLI.run(["validate", "-i", "inventory/cluster.yaml", "--output", "json"])
+        #expect(good.status == 0)
+        let report = try CLI.json(good.stdout)
+        #expect(report["valid"] as? Bool == true)
+        let summary = try #require(report["summary"] as? [String: Any])
+        #expect((summary["nodes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["cp1", "cp2", "cp3", "worker1", "worker2"])
+
+        let bad = try CLI.run(["validate", "-i", "Tests/ParvesterCoreTests/Fixtures/bad/wrong-role.yaml", "--output", "json"])
+        #expect(bad.status == 2)
+        let problems = try #require(try CLI.json(bad.stdout)["problems"] as? [[String: Any]])
+        #expect(problems.count == 1)
+        #expect(problems[0]["line"] as? Int == 11)
+        #expect(problems[0]["column"] as? Int == 11)
+        #expect(problems[0]["path"] as? String == "nodes[1].role")
+    }
+
+    @Test func planListsPhasesInOrder() throws {
+        let result = try CLI.run(["plan", "-i", "inventory/cluster.yaml", "--output", "json"])
+        #expect(result.status == 0)
+        let steps = try #require(try CLI.json(result.stdout)["steps"] as? [[String: Any]])
+        #expect(steps.compactMap { $0["phase"] as? String } == [
+            "connect", "lock", "gather-facts", "validate-hosts", "push-config", "install-rke2", "start-initial-server",
+            "join-servers", "join-agents", "bridges", "fetch-kubeconfig", "wait-nodes-ready",
+            "component-localPathProvisioner", "component-kubevirt", "component-cdi", "component-multus",
+            "networks", "images", "vms", "unlock",
+        ])
+        #expect(steps[6]["targets"] as? [String] == ["cp1"])
+        #expect(steps[7]["targets"] as? [String] == ["cp2", "cp3"])
+        #expect(steps[8]["targets"] as? [String] == ["worker1", "worker2"])
+    }
+
+    @Test func singleNodePlanHasNoJoins() throws {
+        let result = try CLI.run(["plan", "-i", "inventory/single-node.yaml"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Start the initial server"))
+        #expect(!result.stdout.contains("Join servers"))
+        #expect(!result.stdout.contains("Join agents"))
+    }
+
+    @Test func renderNeverPrintsTheToken() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let inventory = directory.appendingPathComponent("inv.yaml")
+        try """
+            cluster: {name: c, address: 10.0.0.1, token: very-secret-token-value}
+            nodes: [{name: s1, address: 10.0.0.2, role: server}, {name: a1, address: 10.0.0.3, role: agent}]
+            """.write(to: inventory, atomically: true, encoding: .utf8)
+        for command in [["render"], ["validate"], ["plan"], ["validate", "--output", "json"]] {
+            let result = try CLI.run(command + ["-i", inventory.path])
+            #expect(result.status == 0)
+            #expect(!(result.stdout + result.stderr).contains("very-secret-token-value"), "\(command) printed the token")
+        }
+        let rendered = try CLI.run(["render", "-i", inventory.path, "--node", "a1"])
+        #expect(rendered.stdout.contains("token: \"<token: redacted>\""))
+    }
+
+    @Test func missingInventoryOptionIsAUsageError() throws {
+        let result = try CLI.run(["validate"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("--inventory"))
+    }
+
+    @Test func unreadableInventoryIsExit2() throws {
+        let result = try CLI.run(["validate", "-i", "/nonexistent/x.yaml"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("/nonexistent/x.yaml: cannot read the inventory: it does not exist"))
+    }
+}
