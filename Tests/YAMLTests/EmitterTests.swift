@@ -82,12 +82,19 @@ struct EmitterTests {
 }
 
 enum PythonYAML {
-    static let available: Bool = (try? run("import yaml", input: "")) != nil
+    /// Debian's python3 with python3-yaml (what `make deps` installs), else the first python3 on PATH.
+    static let interpreter: [String]? = [["/usr/bin/python3"], ["/usr/bin/env", "python3"]].first { candidate in
+        (try? run("import yaml", input: "", interpreter: candidate)) != nil
+    }
+    static var available: Bool { interpreter != nil }
 
-    static func run(_ script: String, input: String) throws -> String {
+    static func run(_ script: String, input: String, interpreter: [String]? = nil) throws -> String {
+        guard let command = interpreter ?? Self.interpreter, FileManager.default.isExecutableFile(atPath: command[0]) else {
+            throw CocoaError(.fileNoSuchFile)
+        }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst()) + ["-c", script]
         let stdin = Pipe(), stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout

@@ -1,0 +1,56 @@
+# Parvester — build, test and run from a fresh Debian machine as root.
+#   make deps test      install what the build and tests need, then run every test (what CI runs)
+#   make demo           install, build, and run Parvester against the local lab
+SHELL := /bin/bash
+SWIFT ?= swift
+PARVESTER := .build/debug/parvester
+
+# Debian packages the build and the tests need. libssh2, libcurl (OpenSSL flavour) and libyaml are
+# linked through SwiftPM system-library targets; python3-yaml is the YAML 1.1 oracle of the emitter tests.
+APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev pkg-config python3 python3-yaml
+
+.PHONY: deps build release test demo bench templates clean help
+
+help:
+	@echo "make deps     install build and test dependencies (apt, idempotent)"
+	@echo "make build    debug build: $(PARVESTER)"
+	@echo "make release  optimised build: .build/release/parvester"
+	@echo "make test     build and run every test"
+	@echo "make demo     install, build and run Parvester against the local lab"
+	@echo "make bench    run the benchmarks"
+	@echo "make templates  re-embed templates/*.yaml into the binary after editing them"
+
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "error: no Swift toolchain on PATH. Install Swift 6 from swift.org (Debian bookworm has no package) and re-run." >&2; exit 1; }
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "deps: all of $(APT_PACKAGES) already installed"; fi
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+# Swift Testing only: XCTest would add an "Executed 0 tests" line that reads like an empty run.
+test:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+# Filled in as the lab (issue 3), the cluster doubles (issue 4) and `up` (issue 5) land; until then it
+# shows what runs today: validating and planning the lab inventory.
+demo: deps build
+	$(PARVESTER) validate -i inventory/lab.yaml
+	$(PARVESTER) plan -i inventory/lab.yaml
+	@echo "demo: the local lab and 'parvester up' are not built yet; this ran validate and plan only."
+
+bench:
+	@echo "bench: no benchmarks yet; the image upload benchmark arrives with images and VMs (issue 7)."
+
+templates:
+	python3 scripts/embed-templates.py
+
+clean:
+	rm -rf .build
