@@ -55,6 +55,7 @@ struct ExampleInventoryTests {
         #expect(cp3.ssh.port == 2222)
         #expect(cp3.ssh.user == "ops")
         #expect(inventory.nodes[0].ssh.port == 22)
+        #expect(cp3.ssh.knownHostsFile == NSHomeDirectory() + "/.ssh/known_hosts", "~ is the user's home")
         #expect(inventory.nodes[3].uplink == "eth1", "the bridge's default uplink")
         #expect(inventory.nodes[4].uplink == "enp2s0", "a node's own uplink wins")
         #expect(inventory.nodes[4].labels.map(\.key) == ["topology.kubernetes.io/zone"], "labels reused through an alias")

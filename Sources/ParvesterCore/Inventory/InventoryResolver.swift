@@ -52,7 +52,8 @@ struct InventoryResolver {
         let vms = resolveVMs(images: images, networks: networks)
         if let templates = spec.templates { checkFileExists(YAMLPath([.key("templates")]), templates, directory: true) }
 
-        problems.sort { $0.mark < $1.mark }
+        // Document order; problems at the same position keep the order they were found in.
+        problems = problems.enumerated().sorted { ($0.element.mark, $0.offset) < ($1.element.mark, $1.offset) }.map(\.element)
         guard problems.isEmpty else { return nil }
         return Inventory(
             file: file, cluster: cluster, nodes: nodes, bridge: bridge, components: components,
@@ -91,8 +92,7 @@ struct InventoryResolver {
 
         let token: TokenSource
         switch (c.token, c.tokenFile) {
-        case let (inline?, file?):
-            _ = file
+        case (let inline?, _?):
             problem(base.appending("tokenFile"), "give either token or tokenFile, not both", atKey: true)
             token = .inline(Secret(inline))
         case let (inline?, nil):
@@ -179,7 +179,7 @@ struct InventoryResolver {
             checkFileExists(path.appending("identityFile"), file)
             s.identityFile = LocalPath.resolve(file, relativeTo: baseDirectory)
         }
-        if let file = spec?.knownHostsFile { s.knownHostsFile = file }
+        if let file = spec?.knownHostsFile { s.knownHostsFile = LocalPath.resolve(file, relativeTo: baseDirectory) }
         if let become = spec?.become { s.become = become }
         if let timeout = spec?.connectTimeout {
             if timeout.milliseconds <= 0 { problem(path.appending("connectTimeout"), "connectTimeout must be longer than zero") }
@@ -200,7 +200,7 @@ struct InventoryResolver {
         let sshPath = YAMLPath([.key("ssh")])
         let defaults = resolveSSH(spec.ssh, over: SSHSettings(
             user: SSHSettings.defaultUser, port: SSHSettings.defaultPort, identityFile: nil,
-            knownHostsFile: SSHSettings.defaultKnownHostsFile, become: false, connectTimeout: SSHSettings.defaultConnectTimeout),
+            knownHostsFile: LocalPath.resolve(SSHSettings.defaultKnownHostsFile, relativeTo: baseDirectory), become: false, connectTimeout: SSHSettings.defaultConnectTimeout),
             path: sshPath)
         if let concurrency = spec.ssh?.concurrency, !(1...1000).contains(concurrency) {
             problem(sshPath.appending("concurrency"), "concurrency must be between 1 and 1000, got \(concurrency)")
@@ -294,7 +294,8 @@ struct InventoryResolver {
 
     // MARK: - networks, images, VMs
 
-    private mutating func checkObjectName(_ name: String, namespace: String, path: YAMLPath, what: String,
+    /// Object names are DNS-1123 labels, unique per namespace; `seen` maps namespace/name to its index.
+    private mutating func checkObjectName(_ name: String, namespace: String, path: YAMLPath, index: Int, what: String,
                                           seen: inout [String: Int]) {
         if let p = KubernetesNames.labelProblem(name, what: "\(what) name") {
             problem(path.appending("name"), p)
@@ -302,7 +303,6 @@ struct InventoryResolver {
             problem(path.appending("name"), "\(what) \(name.debugDescription) is already defined in namespace \(namespace) (entry [\(first)])")
         }
         check(path.appending("namespace"), KubernetesNames.labelProblem(namespace, what: "namespace"))
-        let index = path.components.last.flatMap { if case .index(let i) = $0 { return i } else { return nil } } ?? 0
         seen["\(namespace)/\(name)"] = seen["\(namespace)/\(name)"] ?? index
     }
 
@@ -311,7 +311,7 @@ struct InventoryResolver {
         return (spec.networks ?? []).enumerated().map { i, n in
             let path = YAMLPath([.key("networks"), .index(i)])
             let namespace = n.namespace ?? defaultNamespace
-            checkObjectName(n.name, namespace: namespace, path: path, what: "network", seen: &seen)
+            checkObjectName(n.name, namespace: namespace, path: path, index: i, what: "network", seen: &seen)
             let bridgeName = n.bridge ?? bridge.name
             check(path.appending("bridge"), NetworkNames.interfaceNameProblem(bridgeName))
             if let vlan = n.vlan, !(1...4094).contains(vlan) {
@@ -326,7 +326,7 @@ struct InventoryResolver {
         return (spec.images ?? []).enumerated().map { i, image in
             let path = YAMLPath([.key("images"), .index(i)])
             let namespace = image.namespace ?? defaultNamespace
-            checkObjectName(image.name, namespace: namespace, path: path, what: "image", seen: &seen)
+            checkObjectName(image.name, namespace: namespace, path: path, index: i, what: "image", seen: &seen)
             check(path.appending("size"), KubernetesNames.quantityProblem(image.size, what: "size"))
             let storageClass = image.storageClass ?? Image.defaultStorageClass
             check(path.appending("storageClass"), KubernetesNames.subdomainProblem(storageClass, what: "storage class"))
@@ -370,7 +370,7 @@ struct InventoryResolver {
         return (spec.vms ?? []).enumerated().map { i, vm in
             let path = YAMLPath([.key("vms"), .index(i)])
             let namespace = vm.namespace ?? defaultNamespace
-            checkObjectName(vm.name, namespace: namespace, path: path, what: "VM", seen: &seen)
+            checkObjectName(vm.name, namespace: namespace, path: path, index: i, what: "VM", seen: &seen)
             let cpu = vm.cpu ?? VM.defaultCPUCores
             if !(1...512).contains(cpu) { problem(path.appending("cpu"), "cpu must be between 1 and 512 cores, got \(cpu)") }
             let memory = vm.memory ?? VM.defaultMemory

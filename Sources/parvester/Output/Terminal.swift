@@ -12,7 +12,7 @@ struct Terminal {
     let colourErr: Bool
 
     init() {
-        let allowed = getenv("NO_COLOR") == nil && String(cString: getenv("TERM") ?? strdup("")) != "dumb"
+        let allowed = getenv("NO_COLOR") == nil && (getenv("TERM").map { String(cString: $0) } ?? "") != "dumb"
         colourOut = allowed && isatty(STDOUT_FILENO) == 1
         colourErr = allowed && isatty(STDERR_FILENO) == 1
     }
