@@ -6,10 +6,16 @@ SWIFT ?= swift
 PARVESTER := .build/debug/parvester
 
 # Debian packages the build and the tests need. libssh2, libcurl (OpenSSL flavour) and libyaml are
-# linked through SwiftPM system-library targets; python3-yaml is the YAML 1.1 oracle of the emitter tests.
-APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev pkg-config python3 python3-yaml
+# linked through SwiftPM system-library targets; python3-yaml is the YAML 1.1 oracle of the emitter tests;
+# the lab needs iproute2, openssh-server and sudo; openssh-client is what the benchmark compares against.
+APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev pkg-config python3 python3-yaml \
+	iproute2 openssh-server openssh-client sudo
+# The lab for `make test`: 50 nodes for the parallel test, two more for fault tests.
+LAB_NODES ?= 52
+N ?= 3
+LAB := python3 Tests/Lab/lab.py
 
-.PHONY: deps build release test demo bench templates clean help
+.PHONY: deps build release test demo bench templates clean help lab-up lab-down
 
 help:
 	@echo "make deps     install build and test dependencies (apt, idempotent)"
@@ -19,6 +25,7 @@ help:
 	@echo "make demo     install, build and run Parvester against the local lab"
 	@echo "make bench    run the benchmarks"
 	@echo "make templates  re-embed templates/*.yaml into the binary after editing them"
+	@echo "make lab-up N=3 start N lab nodes (network namespaces with sshd); make lab-down stops them"
 
 deps:
 	@command -v $(SWIFT) >/dev/null || { echo "error: no Swift toolchain on PATH. Install Swift 6 from swift.org (Debian bookworm has no package) and re-run." >&2; exit 1; }
@@ -35,9 +42,23 @@ release:
 	$(SWIFT) build -c release
 
 # Swift Testing only: XCTest would add an "Executed 0 tests" line that reads like an empty run.
+# The lab comes up first and goes down afterwards, whatever the tests did.
 test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	@if [ "$$PARVESTER_SKIP_LAB" = 1 ]; then \
+		echo "!!! PARVESTER_SKIP_LAB=1: the lab tests will NOT run (they are reported as skipped)"; \
+		$(SWIFT) test --skip-build --disable-xctest; \
+	else \
+		$(LAB) up $(LAB_NODES) || exit 1; \
+		rc=0; $(SWIFT) test --skip-build --disable-xctest || rc=$$?; \
+		$(LAB) down; exit $$rc; \
+	fi
+
+lab-up:
+	$(LAB) up $(N)
+
+lab-down:
+	$(LAB) down
 
 # Filled in as the lab (issue 3), the cluster doubles (issue 4) and `up` (issue 5) land; until then it
 # shows what runs today: validating and planning the lab inventory.

@@ -43,6 +43,8 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(name: "NativeLibraryTests", dependencies: ["SSH", "Kube", "CCurl", "CCurlShim", "CLibSSH2"]),
         .testTarget(name: "CLITests", dependencies: ["parvester"]),
+        // Needs the local lab (make lab-up; `make test` brings it up and down).
+        .testTarget(name: "LabTests", dependencies: ["SSH", "ParvesterCore", "parvester"]),
     ],
     swiftLanguageModes: [.v6]
 )

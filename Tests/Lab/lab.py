@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""The local lab: N simulated nodes on this machine, each a network namespace running a real sshd.
+
+  lab.py up N        tear down any previous lab, then start N nodes (lab1..labN)
+  lab.py down        stop exactly what `up` started and remove exactly what it created
+  lab.py status      one line per node
+  lab.py fault NODE link-down|link-up|sshd-stop|sshd-start|latency MS|latency-off
+
+Node i has eth0 = 10.251.x.y/16 on the host bridge pvlab-mgmt (the host is 10.251.0.1) and eth1 on the
+address-less bridge pvlab-uplink. Its /etc/rancher, /var/lib/rancher, /usr/local and /etc/systemd/system
+are private per-node directories (a mount namespace), so a file written on one node is seen nowhere
+else. Everything the lab writes lives under the lab directory (default: .lab/ in the repository), whose
+lab.json records what was created; tests and benchmarks read it.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB = os.path.abspath(os.environ.get("PARVESTER_LAB_DIR", os.path.join(ROOT, ".lab")))
+STATE = os.path.join(LAB, "lab.json")
+MGMT_BRIDGE, UPLINK_BRIDGE = "pvlab-mgmt", "pvlab-uplink"
+HOST_ADDRESS = "10.251.0.1"
+PRIVATE_DIRS = ["/etc/rancher", "/var/lib/rancher", "/usr/local", "/etc/systemd/system"]
+USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
+SUDOERS = "/etc/sudoers.d/parvester-lab"
+KEY_PASSPHRASE = "lab-key-passphrase"
+
+
+def sh(*args, check=True, quiet=False):
+    result = subprocess.run(args, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise SystemExit(f"lab: {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
+
+
+def address(i):
+    n = 10 + i
+    return f"10.251.{n // 256}.{n % 256}"
+
+
+def namespace(i):
+    return f"pvlab-{i}"
+
+
+def node_dir(name):
+    return os.path.join(LAB, "nodes", name)
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise SystemExit("lab: must run as root (it creates network namespaces and users)")
+    for tool in ["ip", "sshd", "ssh-keygen", "unshare", "sudo"]:
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            raise SystemExit(f"lab: {tool} is missing; run `make deps`")
+
+
+def keygen(path, kind, passphrase="", comment="parvester-lab"):
+    args = ["ssh-keygen", "-q", "-t", kind, "-N", passphrase, "-C", comment, "-f", path]
+    if kind == "rsa":
+        args[4:4] = ["-b", "2048"]
+    sh(*args)
+
+
+# ---------------------------------------------------------------------------------------- up
+
+def up(count):
+    require_root()
+    if count < 1 or count > 500:
+        raise SystemExit("lab: N must be between 1 and 500")
+    down(quiet=True)
+    os.makedirs(os.path.join(LAB, "nodes"), exist_ok=True)
+    os.makedirs(os.path.join(LAB, "authorized_keys"), exist_ok=True)
+    state = {"dir": LAB, "host_address": HOST_ADDRESS, "bridges": [], "created_dirs": [], "users": [],
+             "sudoers": None, "nodes": []}
+    save(state)
+
+    # Client keys: the lab's own, never the user's. RSA is there to show libssh2 1.10 cannot use it.
+    keys = {"ed25519": "id_ed25519", "ed25519_passphrase": "id_ed25519_passphrase", "ecdsa": "id_ecdsa", "rsa": "id_rsa"}
+    for kind, name in keys.items():
+        keygen(os.path.join(LAB, name), kind.split("_")[0], KEY_PASSPHRASE if "passphrase" in kind else "")
+    public = "".join(open(os.path.join(LAB, name + ".pub")).read() for name in keys.values())
+
+    for user, password in USERS.items():
+        if sh("id", user, check=False).returncode != 0:
+            sh("useradd", "--create-home", "--shell", "/bin/bash", user)
+            state["users"].append(user)
+            save(state)
+        # "*": no password login, but not locked (sshd without PAM refuses locked accounts).
+        sh("usermod", "-p", "*", user)
+        if password:
+            subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, check=True)
+    with open(SUDOERS, "w") as f:
+        f.write("pvuser ALL=(ALL) NOPASSWD: ALL\npvpass ALL=(ALL) ALL\n")
+    os.chmod(SUDOERS, 0o440)
+    state["sudoers"] = SUDOERS
+    for user in ["root", *USERS]:
+        with open(os.path.join(LAB, "authorized_keys", user), "w") as f:
+            f.write(public)
+
+    for directory in PRIVATE_DIRS:
+        if not os.path.isdir(directory):
+            os.makedirs(directory)
+            state["created_dirs"].append(directory)
+    os.makedirs("/run/sshd", exist_ok=True)
+
+    for bridge, addr in [(MGMT_BRIDGE, f"{HOST_ADDRESS}/16"), (UPLINK_BRIDGE, None)]:
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        state["bridges"].append(bridge)
+        if addr:
+            sh("ip", "addr", "add", addr, "dev", bridge)
+        sh("ip", "link", "set", bridge, "up")
+    save(state)
+
+    known_hosts = []
+    for i in range(1, count + 1):
+        node = start_node(i)
+        state["nodes"].append(node)
+        save(state)
+        known_hosts.append(f"{node['address']} {open(node['host_key'] + '.pub').read().split(' ', 2)[0]} "
+                           f"{open(node['host_key'] + '.pub').read().split(' ', 2)[1]}")
+    with open(os.path.join(LAB, "known_hosts"), "w") as f:
+        f.write("\n".join(known_hosts) + "\n")
+    shutil.copy(os.path.join(LAB, "known_hosts"), os.path.join(LAB, "known_hosts_hashed"))
+    sh("ssh-keygen", "-q", "-H", "-f", os.path.join(LAB, "known_hosts_hashed"))
+    for leftover in [os.path.join(LAB, "known_hosts_hashed.old")]:
+        if os.path.exists(leftover):
+            os.remove(leftover)
+
+    state.update({
+        "client_keys": {kind: os.path.join(LAB, name) for kind, name in keys.items()},
+        "key_passphrase": KEY_PASSPHRASE,
+        "known_hosts": os.path.join(LAB, "known_hosts"),
+        "known_hosts_hashed": os.path.join(LAB, "known_hosts_hashed"),
+        "sudo_passwords": {u: p for u, p in USERS.items() if p},
+    })
+    save(state)
+    for node in state["nodes"]:
+        wait_for_port(node["address"], 22, node["name"])
+    write_inventory(state)
+    print(f"lab: {count} nodes up ({state['nodes'][0]['address']} … {state['nodes'][-1]['address']}); state in {STATE}")
+
+
+def start_node(i):
+    name, ns, addr = f"lab{i}", namespace(i), address(i)
+    directory = node_dir(name)
+    os.makedirs(directory, exist_ok=True)
+    for private in PRIVATE_DIRS:
+        os.makedirs(os.path.join(directory, "root" + private), exist_ok=True)
+    for sub in ["bin", "sbin", "lib", "share", "include", "etc"]:
+        os.makedirs(os.path.join(directory, "root/usr/local", sub), exist_ok=True)
+    host_key = os.path.join(directory, "ssh_host_ed25519_key")
+    keygen(host_key, "ed25519", comment=name)
+
+    mgmt, uplink = f"pvl{i}m", f"pvl{i}u"
+    sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", mgmt, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    sh("ip", "link", "add", uplink, "type", "veth", "peer", "name", "eth1", "netns", ns)
+    for host_side, bridge in [(mgmt, MGMT_BRIDGE), (uplink, UPLINK_BRIDGE)]:
+        sh("ip", "link", "set", host_side, "master", bridge, "up")
+    sh("ip", "-n", ns, "addr", "add", f"{addr}/16", "dev", "eth0")
+    for link in ["lo", "eth0", "eth1"]:
+        sh("ip", "-n", ns, "link", "set", link, "up")
+
+    config = os.path.join(directory, "sshd_config")
+    with open(config, "w") as f:
+        f.write(f"""ListenAddress {addr}:22
+HostKey {host_key}
+PidFile {directory}/sshd.pid
+AuthorizedKeysFile {LAB}/authorized_keys/%u
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+MaxStartups 200:30:400
+MaxSessions 64
+LogLevel ERROR
+Subsystem sftp internal-sftp
+""")
+    node = {"name": name, "index": i, "namespace": ns, "address": addr, "host_key": host_key,
+            "sshd_config": config, "links": [mgmt, uplink], "dir": directory}
+    node["sshd_pid"] = launch_sshd(node)
+    return node
+
+
+def launch_sshd(node):
+    directory = node["dir"]
+    with open(os.path.join(directory, "hosts"), "w") as f:
+        f.write(f"127.0.0.1 localhost\n{node['address']} {node['name']}\n")
+    mounts = " && ".join(f"mount --bind {directory}/root{p} {p}" for p in PRIVATE_DIRS)
+    mounts += f" && mount --bind {directory}/hosts /etc/hosts"
+    # A private mount and UTS namespace per node: its own /etc/rancher etc., and its own host name.
+    script = f"{mounts} && hostname {node['name']} && exec /usr/sbin/sshd -D -e -f {node['sshd_config']}"
+    log = open(os.path.join(directory, "sshd.log"), "ab")
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", node["namespace"], "unshare", "--mount", "--uts", "--propagation", "private",
+         "sh", "-c", script], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    return process.pid
+
+
+def wait_for_port(host, port, name, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"lab: sshd on {name} ({host}:{port}) did not come up; see {node_dir(name)}/sshd.log")
+
+
+def write_inventory(state):
+    lines = [
+        "# Written by Tests/Lab/lab.py for this lab; regenerated by every `make lab-up`.",
+        "cluster:", "  name: lab", f"  address: {state['nodes'][0]['address']}", "  tlsSANs: [lab.parvester.test]",
+        "ssh:", "  user: root", f"  identityFile: {state['client_keys']['ed25519']}",
+        f"  knownHostsFile: {state['known_hosts']}", "  connectTimeout: 5s", "  concurrency: 50",
+        "bridge:", "  uplink: eth1", "nodes:",
+    ]
+    for node in state["nodes"]:
+        role = "server" if node["index"] == 1 else "agent"
+        lines.append(f"  - {{name: {node['name']}, address: {node['address']}, role: {role}}}")
+    with open(os.path.join(LAB, "inventory.yaml"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def save(state):
+    os.makedirs(LAB, exist_ok=True)
+    with open(STATE + ".tmp", "w") as f:
+        json.dump(state, f, indent=2)
+    os.replace(STATE + ".tmp", STATE)
+
+
+def load():
+    try:
+        with open(STATE) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SystemExit(f"lab: no lab is up ({STATE} is missing); run `make lab-up`")
+
+
+# -------------------------------------------------------------------------------------- down
+
+def is_our_sshd(pid, config):
+    """Only stop a process that is really the sshd this lab started (PIDs get reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return config.encode() in f.read()
+    except OSError:
+        return False
+
+
+def stop_sshd(node):
+    pid = node.get("sshd_pid")
+    if pid and is_our_sshd(pid, node["sshd_config"]):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not is_our_sshd(pid, node["sshd_config"]):
+                break
+            time.sleep(0.02)
+
+
+def kill_namespace_processes(ns):
+    """Sessions that outlived their sshd (a stopped listener leaves its children) also go."""
+    pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def down(quiet=False):
+    require_root()
+    if not os.path.exists(STATE):
+        if not quiet:
+            print("lab: nothing to tear down")
+        return
+    state = load()
+    for node in state.get("nodes", []):
+        stop_sshd(node)
+        kill_namespace_processes(node["namespace"])
+        sh("ip", "netns", "del", node["namespace"], check=False)  # takes its veth pairs with it
+    for bridge in state.get("bridges", []):
+        sh("ip", "link", "del", bridge, check=False)
+    for user in state.get("users", []):
+        sh("userdel", "--remove", user, check=False)
+    if state.get("sudoers") and os.path.exists(state["sudoers"]):
+        os.remove(state["sudoers"])
+    for directory in reversed(state.get("created_dirs", [])):
+        try:
+            os.rmdir(directory)  # only if still empty: never remove what someone else put there
+        except OSError:
+            pass
+    shutil.rmtree(LAB, ignore_errors=True)
+    if not quiet:
+        print(f"lab: {len(state.get('nodes', []))} nodes down")
+
+
+# ------------------------------------------------------------------------------ status, faults
+
+def find(state, name):
+    for node in state["nodes"]:
+        if node["name"] == name:
+            return node
+    raise SystemExit(f"lab: no node {name}; nodes are lab1..lab{len(state['nodes'])}")
+
+
+def status():
+    state = load()
+    for node in state["nodes"]:
+        alive = is_our_sshd(node.get("sshd_pid", 0), node["sshd_config"])
+        link = sh("ip", "-o", "link", "show", node["links"][0], check=False).stdout
+        print(f"{node['name']:8} {node['address']:15} sshd {'up' if alive else 'down':5} "
+              f"link {'up' if 'state UP' in link or 'LOWER_UP' in link else 'down'}")
+
+
+def fault(name, action, argument=None):
+    require_root()
+    state = load()
+    node = find(state, name)
+    if action in ("link-down", "link-up"):
+        sh("ip", "link", "set", node["links"][0], "down" if action == "link-down" else "up")
+    elif action == "sshd-stop":
+        stop_sshd(node)
+    elif action == "sshd-start":
+        if not is_our_sshd(node.get("sshd_pid", 0), node["sshd_config"]):
+            node["sshd_pid"] = launch_sshd(node)
+            save(state)
+            wait_for_port(node["address"], 22, name)
+    elif action == "latency":
+        result = sh("ip", "-n", node["namespace"], "qdisc", "replace", "dev", "eth0", "root", "netem",
+                    "delay", f"{int(argument)}ms", check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"lab: cannot add latency: tc netem failed ({result.stderr.strip()}); "
+                             "this kernel may lack sch_netem")
+    elif action == "latency-off":
+        sh("ip", "-n", node["namespace"], "qdisc", "del", "dev", "eth0", "root", check=False)
+    else:
+        raise SystemExit(f"lab: unknown fault {action}")
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "up":
+        up(int(argv[1]))
+    elif argv[:1] == ["down"]:
+        down()
+    elif argv[:1] == ["status"]:
+        status()
+    elif len(argv) >= 3 and argv[0] == "fault":
+        fault(argv[1], argv[2], argv[3] if len(argv) > 3 else None)
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,100 @@
+import Foundation
+import SSH
+import Testing
+
+/// The lab that Tests/Lab/lab.py brought up, as its lab.json describes it.
+struct LabState: Decodable, Sendable {
+    struct Node: Decodable, Sendable {
+        var name: String
+        var address: String
+        var index: Int
+    }
+
+    var dir: String
+    var nodes: [Node]
+    var client_keys: [String: String]
+    var key_passphrase: String
+    var known_hosts: String
+    var known_hosts_hashed: String
+    var sudo_passwords: [String: String]
+}
+
+enum Lab {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let directory = ProcessInfo.processInfo.environment["PARVESTER_LAB_DIR"] ?? repositoryRoot.appendingPathComponent(".lab").path
+    static let skipped = ProcessInfo.processInfo.environment["PARVESTER_SKIP_LAB"] == "1"
+    static let skipReason: Comment = "PARVESTER_SKIP_LAB=1: lab tests NOT run (they need root, `ip` and `make lab-up`)"
+
+    static let state: LabState? = {
+        guard let data = FileManager.default.contents(atPath: directory + "/lab.json") else { return nil }
+        return try? JSONDecoder().decode(LabState.self, from: data)
+    }()
+
+    /// The lab, or a failure that says how to get one: a missing lab never passes silently.
+    static func require(nodes count: Int = 1) throws -> LabState {
+        guard let state else {
+            throw LabUnavailable("no lab at \(directory): run the tests with `make test` (it brings the lab up), or `make lab-up N=52`; set PARVESTER_SKIP_LAB=1 to skip lab tests knowingly")
+        }
+        guard state.nodes.count >= count else {
+            throw LabUnavailable("this test needs \(count) lab nodes, the lab has \(state.nodes.count): `make lab-up N=52`")
+        }
+        return state
+    }
+
+    static func node(_ name: String) throws -> LabState.Node {
+        let state = try require()
+        guard let node = state.nodes.first(where: { $0.name == name }) else {
+            throw LabUnavailable("the lab has no node \(name): `make lab-up N=52`")
+        }
+        return node
+    }
+
+    static func options(knownHosts: String? = nil, policy: HostKeyPolicy = .strict, timeout: TimeInterval = 5,
+                        sudoPassword: String? = nil) throws -> SSHOptions {
+        SSHOptions(connectTimeout: timeout, knownHostsPath: try knownHosts ?? require().known_hosts, hostKeyPolicy: policy,
+                   keepaliveInterval: 5, sudoPassword: sudoPassword)
+    }
+
+    static func credentials(user: String = "root", key: String = "ed25519") throws -> SSHCredentials {
+        let state = try require()
+        return SSHCredentials(user: user, identityFiles: [state.client_keys[key]!], useAgent: false,
+                              passphrase: state.key_passphrase, agentSocket: nil)
+    }
+
+    static func connect(_ name: String, user: String = "root", key: String = "ed25519", options: SSHOptions? = nil) async throws -> SSHConnection {
+        let node = try node(name)
+        return try await SSHConnection.connect(to: SSHEndpoint(host: node.address, name: node.name),
+                                               credentials: credentials(user: user, key: key), options: options ?? Lab.options())
+    }
+
+    /// Flips a fault switch of the lab (test infrastructure, not the product: it may run processes).
+    static func fault(_ node: String, _ action: String, _ argument: String? = nil) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path, "fault", node, action] + (argument.map { [$0] } ?? [])
+        process.environment = ProcessInfo.processInfo.environment.merging(["PARVESTER_LAB_DIR": directory]) { $1 }
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw LabUnavailable("lab fault \(action) on \(node) failed") }
+    }
+
+    /// Runs a local tool and returns its stdout (sha256sum, ssh-agent, ...).
+    static func local(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+struct LabUnavailable: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
