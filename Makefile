@@ -67,8 +67,9 @@ demo: deps build
 	$(PARVESTER) plan -i inventory/lab.yaml
 	@echo "demo: the local lab and 'parvester up' are not built yet; this ran validate and plan only."
 
-bench:
-	@echo "bench: no benchmarks yet; the image upload benchmark arrives with images and VMs (issue 7)."
+# SSH against the lab, Parvester vs OpenSSH in one run (needs root, like the lab).
+bench: deps
+	python3 Tests/Bench/ssh_bench.py
 
 templates:
 	python3 scripts/embed-templates.py

@@ -36,6 +36,8 @@ let package = Package(
                 "ParvesterCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Drives Parvester's SSH code for `make bench`; not part of the product.
+        .executableTarget(name: "parvester-bench", dependencies: ["ParvesterCore", "SSH"]),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(

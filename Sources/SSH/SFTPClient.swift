@@ -77,6 +77,12 @@ final class SFTPClient {
                 progress?(sent, total)
             }
         }
+        // Exact permissions, whatever the server's umask did to the mode given at open.
+        var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+        attributes.flags = UInt(LIBSSH2_SFTP_ATTR_PERMISSIONS)
+        attributes.permissions = UInt(mode)
+        let set = try session.retry("setting the mode of \(path)", until: deadline) { libssh2_sftp_fstat_ex(handle, &attributes, 1) }
+        if set != 0 { throw error("cannot set the mode of", path: path) }
         // close waits for the server to acknowledge every write: part of the transfer's time.
         let result = try session.retry("closing \(path)", until: deadline) { libssh2_sftp_close_handle(handle) }
         closed = true
@@ -112,6 +118,14 @@ final class SFTPClient {
             if n < 0 { throw error("cannot read", path: path) }
             data.append(UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self), count: n)
         }
+    }
+
+    /// SFTP v3 rename, which refuses to replace an existing file: true when it moved the file.
+    func renameIfAbsent(_ source: String, to target: String, deadline: Date) -> Bool {
+        let result = try? session.retry("renaming \(source)", until: deadline) {
+            libssh2_sftp_rename_ex(raw, source, UInt32(source.utf8.count), target, UInt32(target.utf8.count), 0)
+        }
+        return result == 0
     }
 
     func unlink(_ path: String, deadline: Date) {

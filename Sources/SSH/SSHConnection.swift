@@ -219,6 +219,9 @@ public final class SSHConnection: @unchecked Sendable {
             sftp.unlink(temporary, deadline: Date(timeIntervalSinceNow: 10))
             throw error
         }
+        // A new file needs no command: SFTP's own rename puts it in place. Replacing one does (`mv -f`),
+        // as SFTP v3 will not rename over an existing file.
+        if !staging, owner == nil, sftp.renameIfAbsent(temporary, to: path, deadline: deadline) { return }
         let quotedTemporary = ShellQuote.quote(temporary)
         let finish: String
         if staging {

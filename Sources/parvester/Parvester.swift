@@ -2,7 +2,7 @@ import ArgumentParser
 import ParvesterCore
 
 @main
-struct Parvester: ParsableCommand {
+struct Parvester: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parvester",
         abstract: "Build a poor man's Harvester (RKE2 + KubeVirt + CDI + Multus) on your machines over SSH.",
@@ -13,5 +13,5 @@ struct Parvester: ParsableCommand {
             64 the command line is wrong.
             """,
         version: ParvesterVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, RenderCommand.self, VersionCommand.self])
+        subcommands: [ValidateCommand.self, CheckCommand.self, PlanCommand.self, RenderCommand.self, VersionCommand.self])
 }

@@ -75,11 +75,23 @@ public struct SSHSettings: Sendable, Equatable {
     /// Run privileged commands through sudo.
     public var become: Bool
     public var connectTimeout: DurationValue
+    /// A jump host the node is reached through; nil: direct (or `ProxyJump` from ~/.ssh/config).
+    public var bastion: Bastion?
+    /// Whether the inventory set these itself; if not, ~/.ssh/config may (the inventory wins where both do).
+    public var userIsExplicit = false
+    public var portIsExplicit = false
 
     public static let defaultUser = "root"
     public static let defaultPort = 22
     public static let defaultKnownHostsFile = "~/.ssh/known_hosts"
     public static let defaultConnectTimeout = DurationValue.seconds(10)
+}
+
+public struct Bastion: Sendable, Equatable {
+    public var address: String
+    public var port: Int?
+    public var user: String?
+    public var identityFile: String?
 }
 
 public struct Node: Sendable {

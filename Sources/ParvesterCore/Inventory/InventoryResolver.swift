@@ -168,16 +168,23 @@ struct InventoryResolver {
                 problem(path.appending("user"), "user \(user.debugDescription) must be a login name without white space or '@'")
             }
             s.user = user
+            s.userIsExplicit = true
             // A non-root login needs sudo unless the inventory says otherwise.
             if spec?.become == nil { s.become = user != "root" }
         }
         if let port = spec?.port {
             if !(1...65535).contains(port) { problem(path.appending("port"), "port \(port) is outside 1-65535") }
             s.port = port
+            s.portIsExplicit = true
         }
-        if let file = spec?.identityFile {
-            checkFileExists(path.appending("identityFile"), file)
-            s.identityFile = LocalPath.resolve(file, relativeTo: baseDirectory)
+        // Key files are checked when connecting: an inventory can be validated where the keys are not.
+        if let file = spec?.identityFile { s.identityFile = LocalPath.resolve(file, relativeTo: baseDirectory) }
+        if let bastion = spec?.bastion {
+            let bastionPath = path.appending("bastion")
+            check(bastionPath.appending("address"), NetworkNames.addressProblem(bastion.address))
+            if let port = bastion.port, !(1...65535).contains(port) { problem(bastionPath.appending("port"), "port \(port) is outside 1-65535") }
+            s.bastion = Bastion(address: bastion.address, port: bastion.port, user: bastion.user,
+                                identityFile: bastion.identityFile.map { LocalPath.resolve($0, relativeTo: baseDirectory) })
         }
         if let file = spec?.knownHostsFile { s.knownHostsFile = LocalPath.resolve(file, relativeTo: baseDirectory) }
         if let become = spec?.become { s.become = become }

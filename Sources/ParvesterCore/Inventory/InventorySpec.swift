@@ -50,9 +50,18 @@ struct SSHSpec: Decodable {
     var become: Bool?
     var connectTimeout: DurationValue?
     var concurrency: Int?
+    var bastion: BastionSpec?
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case user, port, identityFile, knownHostsFile, become, connectTimeout, concurrency
+        case user, port, identityFile, knownHostsFile, become, connectTimeout, concurrency, bastion
     }
+}
+
+struct BastionSpec: Decodable {
+    var address: String
+    var port: Int?
+    var user: String?
+    var identityFile: String?
+    enum CodingKeys: String, CodingKey, CaseIterable { case address, port, user, identityFile }
 }
 
 public enum NodeRole: String, YAMLChoice, Sendable { case server, agent }

@@ -30,4 +30,5 @@ struct Terminal {
     func bold(_ text: String) -> String { style("1", text) }
     func dim(_ text: String) -> String { style("2", text) }
     func green(_ text: String) -> String { style("32", text) }
+    func red(_ text: String) -> String { style("31", text) }
 }
