@@ -40,6 +40,7 @@ let package = Package(
         .executableTarget(name: "parvester-bench", dependencies: ["ParvesterCore", "SSH"]),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "ParvesterCore"]),
         .testTarget(
             name: "ParvesterCoreTests", dependencies: ["ParvesterCore", "YAML"],
             exclude: ["Fixtures"]),

@@ -277,9 +277,26 @@ def kill_namespace_processes(ns):
             pass
 
 
+def sweep():
+    """Removes what a lab run that died before recording it may have left: only names with the lab's
+    own prefixes (pvlab-N namespaces, pvlN[mu] links, the two lab bridges)."""
+    for ns in sh("ip", "netns", "list", check=False).stdout.split("\n"):
+        name = ns.split(" ")[0]
+        if name.startswith("pvlab-") and name[len("pvlab-"):].isdigit():
+            kill_namespace_processes(name)
+            sh("ip", "netns", "del", name, check=False)
+    for line in sh("ip", "-o", "link", "show", check=False).stdout.split("\n"):
+        parts = line.split(": ")
+        if len(parts) > 1:
+            name = parts[1].split("@")[0]
+            if name in (MGMT_BRIDGE, UPLINK_BRIDGE) or (name.startswith("pvl") and name[3:-1].isdigit() and name[-1] in "mu"):
+                sh("ip", "link", "del", name, check=False)
+
+
 def down(quiet=False):
     require_root()
     if not os.path.exists(STATE):
+        sweep()
         if not quiet:
             print("lab: nothing to tear down")
         return
@@ -300,6 +317,7 @@ def down(quiet=False):
         except OSError:
             pass
     shutil.rmtree(LAB, ignore_errors=True)
+    sweep()
     if not quiet:
         print(f"lab: {len(state.get('nodes', []))} nodes down")
 
