@@ -44,6 +44,10 @@ def address(i):
     return f"10.251.{n // 256}.{n % 256}"
 
 
+def address6(i):
+    return f"fd00:251::{10 + i:x}"
+
+
 def namespace(i):
     return f"pvlab-{i}"
 
@@ -114,6 +118,8 @@ def up(count):
         state["bridges"].append(bridge)
         if addr:
             sh("ip", "addr", "add", addr, "dev", bridge)
+            # nodad: usable at once (duplicate address detection would delay it by seconds).
+            sh("ip", "addr", "add", "fd00:251::1/64", "dev", bridge, "nodad")
         sh("ip", "link", "set", bridge, "up")
     save(state)
 
@@ -122,8 +128,9 @@ def up(count):
         node = start_node(i)
         state["nodes"].append(node)
         save(state)
-        known_hosts.append(f"{node['address']} {open(node['host_key'] + '.pub').read().split(' ', 2)[0]} "
-                           f"{open(node['host_key'] + '.pub').read().split(' ', 2)[1]}")
+        key_type, key = open(node["host_key"] + ".pub").read().split(" ", 2)[:2]
+        known_hosts.append(f"{node['address']} {key_type} {key}")
+        known_hosts.append(f"{node['address6']} {key_type} {key}")
     with open(os.path.join(LAB, "known_hosts"), "w") as f:
         f.write("\n".join(known_hosts) + "\n")
     shutil.copy(os.path.join(LAB, "known_hosts"), os.path.join(LAB, "known_hosts_hashed"))
@@ -164,12 +171,14 @@ def start_node(i):
     for host_side, bridge in [(mgmt, MGMT_BRIDGE), (uplink, UPLINK_BRIDGE)]:
         sh("ip", "link", "set", host_side, "master", bridge, "up")
     sh("ip", "-n", ns, "addr", "add", f"{addr}/16", "dev", "eth0")
+    sh("ip", "-n", ns, "addr", "add", f"{address6(i)}/64", "dev", "eth0", "nodad")
     for link in ["lo", "eth0", "eth1"]:
         sh("ip", "-n", ns, "link", "set", link, "up")
 
     config = os.path.join(directory, "sshd_config")
     with open(config, "w") as f:
         f.write(f"""ListenAddress {addr}:22
+ListenAddress [{address6(i)}]:22
 HostKey {host_key}
 PidFile {directory}/sshd.pid
 AuthorizedKeysFile {LAB}/authorized_keys/%u
@@ -184,7 +193,7 @@ MaxSessions 64
 LogLevel ERROR
 Subsystem sftp internal-sftp
 """)
-    node = {"name": name, "index": i, "namespace": ns, "address": addr, "host_key": host_key,
+    node = {"name": name, "index": i, "namespace": ns, "address": addr, "address6": address6(i), "host_key": host_key,
             "sshd_config": config, "links": [mgmt, uplink], "dir": directory}
     node["sshd_pid"] = launch_sshd(node)
     return node

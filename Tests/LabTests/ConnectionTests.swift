@@ -48,6 +48,14 @@ struct ConnectionTests {
         #expect(try String(contentsOfFile: file, encoding: .utf8) == wrong + "\n", "a changed key is never recorded")
     }
 
+    @Test func connectsOverIPv6() async throws {
+        let node = try Lab.node("lab7")
+        let connection = try await SSHConnection.connect(to: SSHEndpoint(host: node.address6, name: node.name),
+                                                         credentials: Lab.credentials(), options: Lab.options())
+        #expect(try await connection.run("hostname; echo $SSH_CONNECTION").stdoutText.hasPrefix("lab7\nfd00:251::1 "))
+        await connection.close()
+    }
+
     @Test func hashedKnownHostsEntriesMatch() async throws {
         let connection = try await Lab.connect("lab4", options: Lab.options(knownHosts: try Lab.require().known_hosts_hashed))
         await connection.close()

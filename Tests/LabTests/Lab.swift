@@ -7,6 +7,7 @@ struct LabState: Decodable, Sendable {
     struct Node: Decodable, Sendable {
         var name: String
         var address: String
+        var address6: String
         var index: Int
     }
 
