@@ -39,15 +39,16 @@ let package = Package(
         // Drives Parvester's SSH code for `make bench`; not part of the product.
         .executableTarget(name: "parvester-bench", dependencies: ["ParvesterCore", "SSH"]),
 
-        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
-        .testTarget(name: "SSHTests", dependencies: ["SSH", "ParvesterCore"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML", "TestSupport"]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "ParvesterCore", "TestSupport"]),
         .testTarget(
             name: "ParvesterCoreTests", dependencies: ["ParvesterCore", "YAML"],
             exclude: ["Fixtures"]),
         .testTarget(name: "NativeLibraryTests", dependencies: ["SSH", "Kube", "CCurl", "CCurlShim", "CLibSSH2"]),
-        .testTarget(name: "CLITests", dependencies: ["parvester"]),
+        .testTarget(name: "CLITests", dependencies: ["parvester", "TestSupport"]),
         // Needs the local lab (make lab-up; `make test` brings it up and down).
-        .testTarget(name: "LabTests", dependencies: ["SSH", "ParvesterCore", "parvester"]),
+        .testTarget(name: "LabTests", dependencies: ["SSH", "ParvesterCore", "parvester", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,23 +1,13 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `parvester check` as a user runs it, against lab nodes that no fault test touches.
 @Suite("parvester check against the lab", .enabled(if: !Lab.skipped, Lab.skipReason))
 struct CheckCommandTests {
-    static let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("parvester")
-
     private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        let output = try LocalProcess.run(LocalProcess.builtProduct("parvester").path, arguments, environment: environment)
+        return (output.status, output.stdout, output.stderr)
     }
 
     private func workspace() throws -> URL {

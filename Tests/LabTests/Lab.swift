@@ -1,5 +1,6 @@
 import Foundation
 import SSH
+import TestSupport
 import Testing
 
 /// The lab that Tests/Lab/lab.py brought up, as its lab.json describes it.
@@ -70,28 +71,15 @@ enum Lab {
 
     /// Flips a fault switch of the lab (test infrastructure, not the product: it may run processes).
     static func fault(_ node: String, _ action: String, _ argument: String? = nil) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path, "fault", node, action] + (argument.map { [$0] } ?? [])
-        process.environment = ProcessInfo.processInfo.environment.merging(["PARVESTER_LAB_DIR": directory]) { $1 }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw LabUnavailable("lab fault \(action) on \(node) failed") }
+        let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
+        let result = try LocalProcess.run("python3", [script, "fault", node, action] + (argument.map { [$0] } ?? []),
+                                          environment: ["PARVESTER_LAB_DIR": directory])
+        guard result.status == 0 else { throw LabUnavailable("lab fault \(action) on \(node) failed: \(result.stderr)") }
     }
 
-    /// Runs a local tool and returns its stdout (sha256sum, ssh-agent, ...).
+    /// Runs a local tool and returns its stdout (sha256sum, ssh-add, ...).
     static func local(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try LocalProcess.run(arguments[0], Array(arguments.dropFirst()), environment: environment).stdout
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import SSH
 
@@ -16,26 +17,14 @@ struct ShellAndKeyTests {
     /// The shell on this machine reads every quoted word back exactly (run locally: no network).
     @Test(arguments: ["plain", "two words", "it's", "$(id)", "`id`", "a\nb", "\\", "*", "-n", "'\"'", "ünï"])
     func quotedWordsSurviveASh(_ word: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "printf '%s' \(ShellQuote.quote(word))"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(String(decoding: data, as: UTF8.self) == word)
+        let output = try LocalProcess.run("/bin/sh", ["-c", "printf '%s' \(ShellQuote.quote(word))"])
+        #expect(output.stdout == word)
     }
 
     private func keygen(_ type: String, passphrase: String = "", format: String? = nil) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-key-\(UUID().uuidString)").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
-        process.arguments = ["-q", "-t", type, "-N", passphrase, "-f", path] + (format.map { ["-m", $0] } ?? [])
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0)
+        let output = try LocalProcess.run("/usr/bin/ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-f", path] + (format.map { ["-m", $0] } ?? []))
+        try #require(output.status == 0)
         return path
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import YAML
 
 @Suite("Emitting files that read back as the same values")
@@ -83,28 +84,14 @@ struct EmitterTests {
 
 enum PythonYAML {
     /// Debian's python3 with python3-yaml (what `make deps` installs), else the first python3 on PATH.
-    static let interpreter: [String]? = [["/usr/bin/python3"], ["/usr/bin/env", "python3"]].first { candidate in
-        (try? run("import yaml", input: "", interpreter: candidate)) != nil
+    static let interpreter: String? = ["/usr/bin/python3", "python3"].first { candidate in
+        (try? LocalProcess.run(candidate, ["-c", "import yaml"]))?.status == 0
     }
     static var available: Bool { interpreter != nil }
 
-    static func run(_ script: String, input: String, interpreter: [String]? = nil) throws -> String {
-        guard let command = interpreter ?? Self.interpreter, FileManager.default.isExecutableFile(atPath: command[0]) else {
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst()) + ["-c", script]
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
-        return String(decoding: data, as: UTF8.self)
+    static func run(_ script: String, input: String) throws -> String {
+        let result = try LocalProcess.run(interpreter ?? "python3", ["-c", script], input: Data(input.utf8))
+        guard result.status == 0 else { throw CocoaError(.fileReadUnknown) }
+        return result.stdout
     }
 }

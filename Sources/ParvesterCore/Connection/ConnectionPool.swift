@@ -4,47 +4,46 @@ import SSH
 /// shared by the nodes behind it.
 public actor ConnectionPool {
     private let settings: ConnectionSettings
-    private var nodes: [String: Task<SSHConnection, any Error>] = [:]
-    private var bastions: [String: Task<SSHConnection, any Error>] = [:]
+    /// Keyed `node:NAME` and `bastion:USER@HOST:PORT`.
+    private var sessions: [String: Task<SSHConnection, any Error>] = [:]
 
     public init(settings: ConnectionSettings) { self.settings = settings }
 
     /// The node's session, connecting on first use. A failed connect is not cached: asking again retries.
     public func connection(for node: Node) async throws -> SSHConnection {
-        if let existing = nodes[node.name] { return try await existing.value }
         let target = try SSHTargetResolver.target(for: node, settings: settings)
-        // Recorded before any suspension, so concurrent callers share one connect.
-        let task = Task { () throws -> SSHConnection in
+        return try await shared("node:\(node.name)") {
             var bastion: SSHConnection?
             if let jump = target.jump { bastion = try await self.bastion(for: jump, options: target.options) }
             return try await SSHConnection.connect(to: target.endpoint, credentials: target.credentials, options: target.options, via: bastion)
         }
-        nodes[node.name] = task
-        do {
-            return try await task.value
-        } catch {
-            nodes[node.name] = nil
-            throw error
-        }
     }
 
     private func bastion(for jump: SSHTarget.JumpTarget, options: SSHOptions) async throws -> SSHConnection {
-        if let existing = bastions[jump.key] { return try await existing.value }
-        let task = Task { try await SSHConnection.connect(to: jump.endpoint, credentials: jump.credentials, options: options) }
-        bastions[jump.key] = task
+        try await shared("bastion:\(jump.key)") {
+            try await SSHConnection.connect(to: jump.endpoint, credentials: jump.credentials, options: options)
+        }
+    }
+
+    /// One connect per key, shared by concurrent callers: the task is recorded before any suspension.
+    private func shared(_ key: String, connect: @escaping @Sendable () async throws -> SSHConnection) async throws -> SSHConnection {
+        if let existing = sessions[key] { return try await existing.value }
+        let task = Task(operation: connect)
+        sessions[key] = task
         do {
             return try await task.value
         } catch {
-            bastions[jump.key] = nil
+            sessions[key] = nil
             throw error
         }
     }
 
     /// Closes nodes first, then the bastions they ran through.
     public func closeAll() async {
-        for task in nodes.values { if let connection = try? await task.value { await connection.close() } }
-        for task in bastions.values { if let connection = try? await task.value { await connection.close() } }
-        nodes = [:]
-        bastions = [:]
+        let nodesFirst = sessions.sorted { $0.key.hasPrefix("node:") && !$1.key.hasPrefix("node:") }.map(\.value)
+        for task in nodesFirst {
+            if let connection = try? await task.value { await connection.close() }
+        }
+        sessions = [:]
     }
 }
