@@ -61,6 +61,9 @@ public final class SSHConnection: @unchecked Sendable {
         thread = SessionThread(name: "ssh \(endpoint.name ?? endpoint.text)")
     }
 
+    /// Without close(), the thread still ends (and the socket closes with the session).
+    deinit { thread.stop() }
+
     /// Connects, checks the host key, and logs in. Through `bastion` when given: the session then runs
     /// over a channel of the bastion's session, and both host keys are checked.
     public static func connect(to endpoint: SSHEndpoint, credentials: SSHCredentials, options: SSHOptions,
@@ -101,7 +104,8 @@ public final class SSHConnection: @unchecked Sendable {
         libssh2_keepalive_config(session.raw, 1, UInt32(max(1, options.keepaliveInterval)))
         self.session = session
         thread.idleInterval = options.keepaliveInterval
-        thread.idleWork = { [unowned self] in idle() }
+        // weak: a connection dropped without close() must not be touched by its idle timer.
+        thread.idleWork = { [weak self] in self?.idle() }
     }
 
     /// Between jobs: move tunnel traffic when this is a bastion, else keep the session alive.
