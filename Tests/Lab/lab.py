@@ -26,7 +26,8 @@ LAB = os.path.abspath(os.environ.get("PARVESTER_LAB_DIR", os.path.join(ROOT, ".l
 STATE = os.path.join(LAB, "lab.json")
 MGMT_BRIDGE, UPLINK_BRIDGE = "pvlab-mgmt", "pvlab-uplink"
 HOST_ADDRESS = "10.251.0.1"
-PRIVATE_DIRS = ["/etc/rancher", "/var/lib/rancher", "/usr/local", "/etc/systemd/system"]
+PRIVATE_DIRS = ["/etc/rancher", "/var/lib/rancher", "/usr/local", "/etc/systemd/system", "/var/lib/parvester-systemd"]
+DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "doubles")
 USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
 SUDOERS = "/etc/sudoers.d/parvester-lab"
 KEY_PASSPHRASE = "lab-key-passphrase"
@@ -161,6 +162,9 @@ def start_node(i):
         os.makedirs(os.path.join(directory, "root" + private), exist_ok=True)
     for sub in ["bin", "sbin", "lib", "share", "include", "etc"]:
         os.makedirs(os.path.join(directory, "root/usr/local", sub), exist_ok=True)
+    # No init system in a namespace: systemctl and journalctl are doubles, ahead of /usr/bin on PATH.
+    for tool in ["systemctl", "journalctl"]:
+        shutil.copy(os.path.join(DOUBLES, tool), os.path.join(directory, "root/usr/local/bin", tool))
     host_key = os.path.join(directory, "ssh_host_ed25519_key")
     keygen(host_key, "ed25519", comment=name)
 
