@@ -12,8 +12,11 @@ are private per-node directories (a mount namespace), so a file written on one n
 else. Everything the lab writes lives under the lab directory (default: .lab/ in the repository), whose
 lab.json records what was created; tests and benchmarks read it.
 """
+import hashlib
+import io
 import json
 import os
+import tarfile
 import shutil
 import signal
 import socket
@@ -31,6 +34,7 @@ DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "doubles")
 USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
 SUDOERS = "/etc/sudoers.d/parvester-lab"
 KEY_PASSPHRASE = "lab-key-passphrase"
+RKE2_VERSION = os.environ.get("PARVESTER_LAB_RKE2_VERSION", "v1.28.11+rke2r1")
 
 
 def sh(*args, check=True, quiet=False):
@@ -140,6 +144,7 @@ def up(count):
         if os.path.exists(leftover):
             os.remove(leftover)
 
+    state["artifacts"] = build_rke2_artifacts()
     state.update({
         "client_keys": {kind: os.path.join(LAB, name) for kind, name in keys.items()},
         "key_passphrase": KEY_PASSPHRASE,
@@ -152,6 +157,36 @@ def up(count):
         wait_for_port(node["address"], 22, node["name"])
     write_inventory(state)
     print(f"lab: {count} nodes up ({state['nodes'][0]['address']} … {state['nodes'][-1]['address']}); state in {STATE}")
+
+
+def build_rke2_artifacts():
+    """A directory shaped like RKE2's airgap artifacts, holding the lab's RKE2 double."""
+    source = os.path.join(DOUBLES, "rke2")
+    target = os.path.join(LAB, "artifacts")
+    os.makedirs(target, exist_ok=True)
+    members = {
+        "bin/rke2": (open(os.path.join(source, "rke2")).read().replace("@VERSION@", RKE2_VERSION).encode(), 0o755),
+        "bin/rke2-killall.sh": (open(os.path.join(source, "rke2-killall.sh"), "rb").read(), 0o755),
+        "bin/rke2-uninstall.sh": (open(os.path.join(source, "rke2-uninstall.sh"), "rb").read(), 0o755),
+        "share/rke2/version": (RKE2_VERSION.encode(), 0o644),
+    }
+    for role in ("server", "agent"):
+        for ext in ("service", "env"):
+            members[f"lib/systemd/system/rke2-{role}.{ext}"] = (open(os.path.join(source, f"rke2-{role}.{ext}"), "rb").read(), 0o644)
+    tarball = os.path.join(target, "rke2.linux-amd64.tar.gz")
+    with tarfile.open(tarball, "w:gz") as archive:
+        for name, (data, mode) in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    images = os.path.join(target, "rke2-images.linux-amd64.tar.zst")
+    with open(images, "wb") as f:
+        f.write(b"parvester lab: stand-in for RKE2's image archive\n")
+    with open(os.path.join(target, "sha256sum-amd64.txt"), "w") as f:
+        for path in (tarball, images):
+            f.write(f"{hashlib.sha256(open(path, 'rb').read()).hexdigest()}  {os.path.basename(path)}\n")
+    shutil.copy(os.path.join(source, "install.sh"), os.path.join(target, "install.sh"))
+    return target
 
 
 def start_node(i):

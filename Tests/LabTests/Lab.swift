@@ -19,6 +19,8 @@ struct LabState: Decodable, Sendable {
     var known_hosts: String
     var known_hosts_hashed: String
     var sudo_passwords: [String: String]
+    /// RKE2's airgap artifacts with the lab's RKE2 double (readable from the nodes as well).
+    var artifacts: String
 }
 
 enum Lab {
