@@ -74,7 +74,7 @@ final class LibSSH2Session {
     }
 
     /// Waits until the socket is ready in the direction libssh2 is blocked on, or the deadline passes.
-    func wait(_ what: String, until deadline: Date, extra: [pollfd] = []) throws {
+    func wait(_ what: String, until deadline: Date) throws {
         let remaining = deadline.timeIntervalSinceNow
         if remaining <= 0 { throw error(.timeout, "\(what): no answer in time") }
         let directions = libssh2_session_block_directions(raw)
@@ -82,7 +82,7 @@ final class LibSSH2Session {
         if directions & LIBSSH2_SESSION_BLOCK_INBOUND != 0 { events |= Int16(POLLIN) }
         if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
         if events == 0 { events = Int16(POLLIN) }
-        var fds = [pollfd(fd: fd, events: events, revents: 0)] + extra
-        _ = poll(&fds, nfds_t(fds.count), Int32(min(remaining, 1) * 1000) + 1)
+        var pfd = pollfd(fd: fd, events: events, revents: 0)
+        _ = poll(&pfd, 1, Int32(min(remaining, 1) * 1000) + 1)
     }
 }

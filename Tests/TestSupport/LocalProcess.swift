@@ -7,7 +7,6 @@ public struct LocalProcess {
         public var status: Int32
         public var stdout: String
         public var stderr: String
-        public var stdoutData: Data
     }
 
     /// `executable` is a path, or a program name looked up on PATH through /usr/bin/env.
@@ -38,7 +37,7 @@ public struct LocalProcess {
         let out = stdout.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: errors.wait(), as: UTF8.self), stdoutData: out)
+                      stderr: String(decoding: errors.wait(), as: UTF8.self))
     }
 
     /// The built binaries sit next to the test runner.
