@@ -71,8 +71,12 @@ struct SystemdDoubleTests {
         let connection = try await Lab.connect("lab48")
         defer { Task { await connection.close() } }
         try await unit(connection, "never-ready.service", notifyUnit(delay: nil))
-        // As with RKE2 on a node that cannot join: systemctl start does not return (TimeoutStartSec=0).
-        let error = await #expect(throws: SSHError.self) { try await connection.run("systemctl start never-ready", timeout: 3) }
+        // Queued first, so the unit is activating whatever the machine's load does to command latency.
+        #expect(try await connection.run("systemctl start --no-block never-ready").succeeded)
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await connection.run("systemctl is-active never-ready").stdoutText == "activating\n", "never becomes ready")
+        // As with RKE2 on a node that cannot join: a blocking start does not return (TimeoutStartSec=0).
+        let error = await #expect(throws: SSHError.self) { try await connection.run("systemctl start never-ready", timeout: 5) }
         #expect(error?.kind == .timeout)
         let check = try await Lab.connect("lab48")
         #expect(try await check.run("systemctl is-active never-ready").stdoutText == "activating\n")
