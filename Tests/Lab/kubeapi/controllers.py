@@ -1,0 +1,367 @@
+"""Simulated controllers: what would make the things Parvester waits on become true in a real cluster.
+
+They run every TICK seconds over every cluster, holding its lock, and only ever write status (or
+create the objects a real operator would create). Delays are short but never zero, so a client that
+does not wait breaks here as it would on a real cluster.
+"""
+import ipaddress
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+from .store import crd_resources, now
+
+TICK = 0.2
+NODE_READY_SECONDS = 2.0     # kubelet registered → Ready
+NODE_LOST_SECONDS = 20.0     # no heartbeat from the RKE2 double → NotReady
+CRD_SECONDS = 1.0            # CRD created or changed → Established
+WORKLOAD_SECONDS = 1.5       # Deployment/DaemonSet/StatefulSet generation → available
+OPERATOR_SECONDS = 2.0       # operator available → its CR's components deployed
+IMPORT_SECONDS = 2.0         # DataVolume import duration
+VMI_SECONDS = 1.5            # VMI created → Running
+LAB_NETWORKS = [ipaddress.ip_network("10.251.0.0/16"), ipaddress.ip_network("127.0.0.0/8")]
+
+KUBEVIRT_CRDS = [("virtualmachines", "VirtualMachine", ["vm", "vms"]),
+                 ("virtualmachineinstances", "VirtualMachineInstance", ["vmi", "vmis"]),
+                 ("virtualmachineinstancemigrations", "VirtualMachineInstanceMigration", ["vmim"]),
+                 ("virtualmachineinstancereplicasets", "VirtualMachineInstanceReplicaSet", ["vmirs"])]
+CDI_CRDS = [("datavolumes", "DataVolume", ["dv", "dvs"]), ("cdiconfigs", "CDIConfig", []),
+            ("storageprofiles", "StorageProfile", []), ("datasources", "DataSource", ["das"]),
+            ("dataimportcrons", "DataImportCron", ["dic"])]
+
+
+def condition(kind, status, reason="", message=""):
+    return {"type": kind, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": now(), "lastProbeTime": None}
+
+
+def has_condition(obj, kind, status="True"):
+    return any(c.get("type") == kind and c.get("status") == status for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def keep_times(old, new):
+    """Conditions keep their transition time while their status stays, so an unchanged world writes
+    nothing (and resourceVersion stays put)."""
+    previous = {c.get("type"): c for c in (old or {}).get("conditions") or []}
+    for c in new.get("conditions") or []:
+        before = previous.get(c["type"])
+        if before and before.get("status") == c["status"]:
+            c["lastTransitionTime"] = before.get("lastTransitionTime")
+    return new
+
+
+class Controllers:
+    def __init__(self, clusters):
+        self.clusters = clusters  # callable returning the current clusters
+        self.clock = {}  # (uid, what) -> first time seen
+
+    def start(self):
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            for cluster in self.clusters():
+                try:
+                    with cluster.lock:
+                        self.tick(cluster)
+                except Exception as error:  # one bad object must not stop the cluster's controllers
+                    print(f"controllers: {cluster.id[:12]}: {error!r}", flush=True)
+            time.sleep(TICK)
+
+    def since(self, obj, what):
+        """Seconds since this object was first seen in this state (e.g. at this generation)."""
+        key = (obj["metadata"]["uid"], what)
+        return time.time() - self.clock.setdefault(key, time.time())
+
+    def each(self, cluster, group, plural):
+        bucket = cluster.objects.get((group, plural), {})
+        resource = next((r for r in cluster.registry.all() if r.group == group and r.plural == plural), None)
+        return resource, list(bucket.values())
+
+    def tick(self, cluster):
+        self.nodes(cluster)
+        self.crds(cluster)
+        self.workloads(cluster)
+        self.operator(cluster, "kubevirt.io", "kubevirts", "virt-operator", self.deploy_kubevirt)
+        self.operator(cluster, "cdi.kubevirt.io", "cdis", "cdi-operator", self.deploy_cdi)
+        self.datavolumes(cluster)
+        self.virtual_machines(cluster)
+
+    # -------------------------------------------------------------------------------------- nodes
+
+    def nodes(self, cluster):
+        resource, nodes = self.each(cluster, "", "nodes")
+        for node in nodes:
+            name = node["metadata"]["name"]
+            heartbeat = cluster.node_index.get(name, 0)
+            registered = self.since(node, "registered")
+            ready = registered >= NODE_READY_SECONDS and time.time() - heartbeat < NODE_LOST_SECONDS
+            status = dict(node.get("status") or {})
+            reason, message = ("KubeletReady", "kubelet is posting ready status") if ready else \
+                ("KubeletNotReady", "container runtime network not ready") if registered < NODE_READY_SECONDS else \
+                ("NodeStatusUnknown", "Kubelet stopped posting node status.")
+            status["conditions"] = [condition("Ready", "True" if ready else ("False" if registered < NODE_READY_SECONDS else "Unknown"), reason, message)]
+            cluster.set_status(resource, node, keep_times(node.get("status"), status))
+
+    def ready_nodes(self, cluster):
+        _, nodes = self.each(cluster, "", "nodes")
+        return [n for n in nodes if has_condition(n, "Ready")]
+
+    # --------------------------------------------------------------------------------------- CRDs
+
+    def crds(self, cluster):
+        resource, crds = self.each(cluster, "apiextensions.k8s.io", "customresourcedefinitions")
+        for crd in crds:
+            generation = crd["metadata"].get("generation", 1)
+            if (crd.get("status") or {}).get("observedGeneration") == generation and has_condition(crd, "Established"):
+                continue
+            if self.since(crd, f"generation-{generation}") < CRD_SECONDS:
+                continue
+            cluster.registry.replace_origin(crd["metadata"]["name"], crd_resources(crd))
+            names = (crd.get("spec") or {}).get("names") or {}
+            status = {"conditions": [condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
+                                     condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted")],
+                      "acceptedNames": names, "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")],
+                      "observedGeneration": generation}
+            cluster.set_status(resource, crd, keep_times(crd.get("status"), status))
+
+    # ---------------------------------------------------------------------------------- workloads
+
+    def workloads(self, cluster):
+        ready = len(self.ready_nodes(cluster))
+        for plural in ("deployments", "daemonsets", "statefulsets"):
+            resource, objects = self.each(cluster, "apps", plural)
+            for obj in objects:
+                generation = obj["metadata"].get("generation", 1)
+                settled = self.since(obj, f"generation-{generation}") >= WORKLOAD_SECONDS and ready > 0
+                if plural == "daemonsets":
+                    desired = ready
+                    count = ready if settled else 0
+                    status = {"currentNumberScheduled": desired, "desiredNumberScheduled": desired, "numberMisscheduled": 0,
+                              "numberReady": count, "numberAvailable": count, "updatedNumberScheduled": count,
+                              "observedGeneration": generation}
+                    if count < desired:
+                        status["numberUnavailable"] = desired - count
+                else:
+                    desired = (obj.get("spec") or {}).get("replicas", 1)
+                    count = desired if settled else 0
+                    status = {"observedGeneration": generation, "replicas": desired, "updatedReplicas": count,
+                              "readyReplicas": count, "availableReplicas": count}
+                    if plural == "deployments":
+                        status["conditions"] = [
+                            condition("Available", "True" if settled else "False",
+                                      "MinimumReplicasAvailable" if settled else "MinimumReplicasUnavailable",
+                                      "Deployment has minimum availability." if settled else
+                                      ("no Ready node to schedule pods on" if ready == 0 else "Deployment does not have minimum availability.")),
+                            condition("Progressing", "True", "NewReplicaSetAvailable" if settled else "ReplicaSetUpdated", "")]
+                        if count < desired:
+                            status["unavailableReplicas"] = desired - count
+                    else:
+                        status.update({"currentReplicas": count, "currentRevision": f"{obj['metadata']['name']}-{generation}",
+                                       "updateRevision": f"{obj['metadata']['name']}-{generation}"})
+                    status = {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
+                cluster.set_status(resource, obj, keep_times(obj.get("status"), status))
+
+    def available(self, cluster, plural, namespace, name):
+        obj = cluster.objects.get(("apps", plural), {}).get((namespace, name))
+        if obj is None:
+            return False
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") != obj["metadata"].get("generation"):
+            return False
+        if plural == "daemonsets":
+            return status.get("desiredNumberScheduled", 0) > 0 and status.get("numberAvailable") == status.get("desiredNumberScheduled")
+        return status.get("availableReplicas", 0) >= obj["spec"].get("replicas", 1)
+
+    # ---------------------------------------------------------------------------------- operators
+
+    def operator(self, cluster, group, plural, operator_name, deploy):
+        """A KubeVirt or CDI CR: nothing happens without its operator Deployment (a real CR just sits
+        there with no status); with it, the operator deploys the components, then reports Available."""
+        resource, objects = self.each(cluster, group, plural)
+        for cr in objects:
+            namespace = self.operator_namespace(cluster, operator_name)
+            if namespace is None or not self.available(cluster, "deployments", namespace, operator_name):
+                continue
+            if self.since(cr, f"operator-{namespace}") < OPERATOR_SECONDS:
+                status = {"phase": "Deploying", "conditions": [condition("Available", "False", "DeploymentInProgress", "Deploying version")]}
+            else:
+                components_ready = deploy(cluster, namespace)
+                if components_ready:
+                    status = {"phase": "Deployed", "observedGeneration": cr["metadata"].get("generation", 1),
+                              "conditions": [condition("Available", "True", "AllResourcesReady", "All components are ready."),
+                                             condition("Progressing", "False", "AllResourcesReady", "All components are ready."),
+                                             condition("Degraded", "False", "AllResourcesReady", "All components are ready.")]}
+                else:
+                    status = {"phase": "Deploying", "conditions": [
+                        condition("Available", "False", "DeploymentInProgress", "Deploying version"),
+                        condition("Progressing", "True", "DeploymentInProgress", "Deploying version")]}
+            if group == "kubevirt.io":
+                status["observedKubeVirtVersion"] = "v1.1.1"
+            cluster.set_status(resource, cr, keep_times(cr.get("status"), status))
+
+    def operator_namespace(self, cluster, name):
+        for (namespace, obj_name) in cluster.objects.get(("apps", "deployments"), {}):
+            if obj_name == name:
+                return namespace
+        return None
+
+    def ensure(self, cluster, group, version, plural, obj):
+        resource = cluster.registry.find(group, version, plural)
+        meta = obj["metadata"]
+        if (meta.get("namespace", ""), meta["name"]) not in cluster.objects.get(resource.key, {}):
+            cluster.put_system(resource, obj, manager="lab-operator")
+
+    def ensure_crds(self, cluster, group, version, definitions):
+        for plural, kind, short in definitions:
+            subresources = {"status": {}}
+            self.ensure(cluster, "apiextensions.k8s.io", "v1", "customresourcedefinitions", {
+                "metadata": {"name": f"{plural}.{group}"},
+                "spec": {"group": group, "scope": "Namespaced",
+                         "names": {"plural": plural, "kind": kind, "singular": kind.lower(), "shortNames": short, "listKind": kind + "List"},
+                         "versions": [{"name": version, "served": True, "storage": True, "subresources": subresources,
+                                       "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}})
+
+    def ensure_components(self, cluster, namespace, deployments, daemonsets):
+        for name in deployments:
+            labels = {"kubevirt.io": name} if namespace != "cdi" else {"cdi.kubevirt.io": name}
+            self.ensure(cluster, "apps", "v1", "deployments", {
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": f"lab/{name}"}]}}}})
+        for name in daemonsets:
+            labels = {"kubevirt.io": name}
+            self.ensure(cluster, "apps", "v1", "daemonsets", {
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {"selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": f"lab/{name}"}]}}}})
+        return all(self.available(cluster, "deployments", namespace, n) for n in deployments) and \
+            all(self.available(cluster, "daemonsets", namespace, n) for n in daemonsets)
+
+    def deploy_kubevirt(self, cluster, namespace):
+        self.ensure_crds(cluster, "kubevirt.io", "v1", KUBEVIRT_CRDS)
+        return self.ensure_components(cluster, namespace, ["virt-api", "virt-controller"], ["virt-handler"])
+
+    def deploy_cdi(self, cluster, namespace):
+        self.ensure_crds(cluster, "cdi.kubevirt.io", "v1beta1", CDI_CRDS)
+        self.ensure(cluster, "", "v1", "services", {
+            "metadata": {"name": "cdi-uploadproxy", "namespace": namespace, "labels": {"cdi.kubevirt.io": "cdi-uploadproxy"}},
+            "spec": {"selector": {"cdi.kubevirt.io": "cdi-uploadproxy"}, "ports": [{"port": 443, "targetPort": 8443, "protocol": "TCP"}]}})
+        return self.ensure_components(cluster, namespace, ["cdi-apiserver", "cdi-deployment", "cdi-uploadproxy"], [])
+
+    # -------------------------------------------------------------------------------- DataVolumes
+
+    def datavolumes(self, cluster):
+        resource, dvs = self.each(cluster, "cdi.kubevirt.io", "datavolumes")
+        pvc_resource = cluster.registry.find("", "v1", "persistentvolumeclaims")
+        for dv in dvs:
+            if (dv.get("status") or {}).get("phase") == "Succeeded":
+                continue
+            spec, meta = dv.get("spec") or {}, dv["metadata"]
+            source = spec.get("source") or {}
+            storage = spec.get("storage") or spec.get("pvc") or {}
+            self.ensure(cluster, "", "v1", "persistentvolumeclaims", {
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": {"app": "containerized-data-importer"},
+                             "ownerReferences": [{"apiVersion": resource.group_version, "kind": "DataVolume", "name": meta["name"],
+                                                  "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]},
+                "spec": {"accessModes": storage.get("accessModes", ["ReadWriteOnce"]), "resources": storage.get("resources", {}),
+                         "storageClassName": storage.get("storageClassName", "local-path")}})
+            pvc = cluster.objects[pvc_resource.key][(meta["namespace"], meta["name"])]
+            cluster.set_status(pvc_resource, pvc, {"phase": "Bound", "accessModes": storage.get("accessModes", ["ReadWriteOnce"]),
+                                                   "capacity": (storage.get("resources") or {}).get("requests", {})})
+            elapsed = self.since(dv, "created")
+            if "blank" in source:
+                phase, progress, error = ("Succeeded", "100.0%", None) if elapsed >= IMPORT_SECONDS / 2 else ("ImportInProgress", "N/A", None)
+            elif "http" in source:
+                phase, progress, error = self.http_import(dv, source["http"].get("url", ""), elapsed)
+            elif "upload" in source:
+                phase, progress, error = "UploadReady", "N/A", None  # the upload proxy completes it
+            else:
+                phase, progress, error = "Pending", "N/A", "the lab double imports only http, blank and upload sources"
+            conditions = [condition("Bound", "True", "Bound", f"PVC {meta['name']} Bound"),
+                          condition("Ready", "True" if phase == "Succeeded" else "False", "Completed" if phase == "Succeeded" else "TransferRunning"),
+                          condition("Running", "False" if phase == "Succeeded" or error else "True",
+                                    "Completed" if phase == "Succeeded" else ("Error" if error else "Pod is running"), error or "")]
+            status = {"phase": phase, "progress": progress, "conditions": conditions}
+            cluster.set_status(resource, dv, keep_times(dv.get("status"), status))
+
+    def http_import(self, dv, url, elapsed):
+        """The importer pod downloads the URL; here the download is checked once, off the lock."""
+        key = (dv["metadata"]["uid"], "import-result")
+        if key not in self.clock:
+            self.clock[key] = None
+            threading.Thread(target=self.fetch, args=(key, url), daemon=True).start()
+        result = self.clock[key]
+        if result is None or elapsed < IMPORT_SECONDS:
+            return "ImportInProgress", f"{min(99.0, 100 * elapsed / IMPORT_SECONDS):.2f}%", None
+        if result is True:
+            return "Succeeded", "100.0%", None
+        return "ImportInProgress", "N/A", f"Unable to connect to http data source: {result}"
+
+    def fetch(self, key, url):
+        try:
+            host = urllib.parse.urlparse(url).hostname or ""
+            if not any(ipaddress.ip_address(host) in net for net in LAB_NETWORKS):
+                raise ValueError(f"the lab imports only from lab addresses, not {host}")
+            with urllib.request.urlopen(url, timeout=10) as response:
+                while response.read(1 << 20):
+                    pass
+            self.clock[key] = True
+        except Exception as error:  # noqa: BLE001 - reported in the DataVolume's conditions
+            self.clock[key] = str(error)
+
+    # --------------------------------------------------------------------------------------- VMs
+
+    def virtual_machines(self, cluster):
+        resource, vms = self.each(cluster, "kubevirt.io", "virtualmachines")
+        vmi_resource = cluster.registry.find("kubevirt.io", "v1", "virtualmachineinstances")
+        for vm in vms:
+            meta, spec = vm["metadata"], vm.get("spec") or {}
+            key = (meta["namespace"], meta["name"])
+            strategy = spec.get("runStrategy") or ("Always" if spec.get("running") else "Halted")
+            wanted = strategy in ("Always", "RerunOnFailure", "Once")
+            vmi = cluster.objects.get(("kubevirt.io", "virtualmachineinstances"), {}).get(key)
+            blocker = self.vm_blocker(cluster, vm)
+            if wanted and vmi is None and blocker is None and vmi_resource is not None:
+                template = spec.get("template") or {}
+                vmi = cluster.put_system(vmi_resource, {
+                    "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": (template.get("metadata") or {}).get("labels", {}),
+                                 "ownerReferences": [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": meta["name"], "uid": meta["uid"], "controller": True}]},
+                    "spec": template.get("spec", {})}, manager="virt-controller")
+            elif not wanted and vmi is not None:
+                cluster.delete(vmi_resource, meta["namespace"], meta["name"])
+                vmi = None
+            if vmi is not None:
+                running = self.since(vmi, "created") >= VMI_SECONDS
+                cluster.set_status(vmi_resource, vmi, keep_times(vmi.get("status"), {
+                    "phase": "Running" if running else "Scheduling",
+                    "conditions": [condition("Ready", "True" if running else "False")],
+                    "interfaces": [{"name": n.get("name"), "interfaceName": f"eth{i}"} for i, n in enumerate((vmi["spec"].get("networks") or []))]}))
+                printable, ready = ("Running", True) if running else ("Starting", False)
+            else:
+                printable, ready = (blocker or "Stopped", False) if not wanted or blocker else ("Starting", False)
+            status = {"printableStatus": printable, "ready": ready, "created": vmi is not None,
+                      "conditions": [condition("Ready", "True" if ready else "False")]}
+            cluster.set_status(resource, vm, keep_times(vm.get("status"), status))
+
+    def vm_blocker(self, cluster, vm):
+        """What keeps a VM from starting, as KubeVirt's printable status names it, or None."""
+        namespace = vm["metadata"]["namespace"]
+        template_spec = ((vm.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for volume in template_spec.get("volumes") or []:
+            claim = (volume.get("dataVolume") or {}).get("name") or (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                dv = cluster.objects.get(("cdi.kubevirt.io", "datavolumes"), {}).get((namespace, claim))
+                pvc = cluster.objects.get(("", "persistentvolumeclaims"), {}).get((namespace, claim))
+                if pvc is None:
+                    return "WaitingForVolumeBinding"
+                if dv is not None and (dv.get("status") or {}).get("phase") != "Succeeded":
+                    return "Provisioning"
+        for network in template_spec.get("networks") or []:
+            name = (network.get("multus") or {}).get("networkName")
+            if name:
+                ns, _, nad = name.rpartition("/")
+                if (ns or namespace, nad) not in cluster.objects.get(("k8s.cni.cncf.io", "network-attachment-definitions"), {}):
+                    return "ErrorUnschedulable"
+        return None

@@ -1,0 +1,319 @@
+"""The lab's Kubernetes API double: one process on the lab host, holding every lab cluster's state.
+
+RKE2 doubles on server nodes terminate TLS on :6443 (their serving certificate, client certificates
+checked against their cluster CA) and forward each request here over a Unix socket, naming the cluster
+(the sha256 of its CA) and the authenticated user. So every server node of a cluster serves the same
+objects, as with a shared etcd, and clusters built by different tests stay apart.
+
+Lab-only endpoints under /_lab/: node registration and heartbeats (from the RKE2 doubles), fault
+switches (from lab.py), and a summary of the clusters.
+
+  python3 -m kubeapi.server SOCKET
+"""
+import http.server
+import json
+import os
+import socket
+import socketserver
+import sys
+import threading
+import time
+import urllib.parse
+
+import yaml
+
+from . import resources
+from .controllers import Controllers
+from .selectors import LabelSelector, field_selector
+from .store import Cluster, StatusError
+
+CLUSTERS = {}
+CLUSTERS_LOCK = threading.Lock()
+NODE_CLUSTER = {}  # node name -> cluster id, for fault switches addressed by node
+
+
+def cluster(cluster_id):
+    with CLUSTERS_LOCK:
+        if cluster_id not in CLUSTERS:
+            CLUSTERS[cluster_id] = Cluster(cluster_id)
+        return CLUSTERS[cluster_id]
+
+
+class Faults:
+    """Per-cluster switches: the next `count` requests answer `status`, or are slow, or are dropped."""
+
+    def __init__(self):
+        self.queue = []
+        self.legacy_discovery = False
+
+    def take(self):
+        if self.queue:
+            fault = self.queue[0]
+            fault["count"] -= 1
+            if fault["count"] <= 0:
+                self.queue.pop(0)
+            return fault
+        return None
+
+
+FAULTS = {}
+
+
+def parse_body(content_type, data, allowed):
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind not in allowed:
+        raise StatusError(415, "UnsupportedMediaType",
+                          f"the body of the request was in an unknown format - accepted media types include: {', '.join(allowed)}")
+    try:
+        return json.loads(data) if kind.endswith("json") else yaml.safe_load(data)
+    except (ValueError, yaml.YAMLError) as error:
+        raise StatusError(400, "BadRequest", f"error decoding request body: {error}")
+
+
+WRITE_TYPES = ["application/json", "application/yaml"]
+PATCH_TYPES = ["application/apply-patch+yaml", "application/merge-patch+json", "application/strategic-merge-patch+json"]
+
+
+class Route:
+    """A request path taken apart: which resource, namespace, name and subresource."""
+
+    def __init__(self, state, path):
+        parts = [p for p in path.split("/") if p]
+        if parts[:1] == ["api"]:
+            group, version, rest = "", parts[1] if len(parts) > 1 else None, parts[2:]
+        elif parts[:1] == ["apis"]:
+            group, version, rest = (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None), parts[3:]
+        else:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        self.namespace = None
+        if len(rest) >= 3 and rest[0] == "namespaces" and state.registry.find(group, version, rest[2]):
+            self.namespace, rest = rest[1], rest[2:]
+        if not rest:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        self.resource = state.registry.find(group, version, rest[0])
+        if self.resource is None:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        self.name = rest[1] if len(rest) > 1 else None
+        self.subresource = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3 or (self.subresource and self.subresource != "status") or \
+                (self.subresource == "status" and not self.resource.has_status):
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        if self.resource.namespaced and self.name is not None and self.namespace is None:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        if not self.resource.namespaced and self.namespace is not None:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def address_string(self):
+        return "lab"
+
+    # ------------------------------------------------------------------------------------ replies
+
+    def reply(self, code, body, content_type="application/json", extra=None):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self):
+        self.handle_any("GET")
+
+    def do_POST(self):
+        self.handle_any("POST")
+
+    def do_PUT(self):
+        self.handle_any("PUT")
+
+    def do_PATCH(self):
+        self.handle_any("PATCH")
+
+    def do_DELETE(self):
+        self.handle_any("DELETE")
+
+    def handle_any(self, method):
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+        data = self.body()
+        try:
+            if url.path.startswith("/_lab/"):
+                return self.lab(method, url.path, data)
+            cluster_id = self.headers.get("X-Lab-Cluster")
+            if not cluster_id:
+                raise StatusError(401, "Unauthorized", "Unauthorized")
+            faults = FAULTS.setdefault(cluster_id, Faults())
+            fault = faults.take()
+            if fault:
+                if fault["mode"] == "drop":
+                    return self.reply(599, b"", extra={"X-Lab-Drop": "1"})
+                if fault["mode"] == "slow":
+                    time.sleep(fault["seconds"])
+                elif fault["mode"] == "status":
+                    code = fault["code"]
+                    reason = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests"}.get(code, "InternalError")
+                    raise StatusError(code, reason, f"lab fault: injected {code}")
+            state = cluster(cluster_id)
+            code, body, content_type = self.kubernetes(state, faults, method, url.path, query, data)
+            self.reply(code, body, content_type)
+        except StatusError as error:
+            self.reply(error.code, error.body())
+        except Exception as error:  # a bug in the double answers 500, as an API server would, and is logged
+            import traceback
+            traceback.print_exc()
+            self.reply(500, StatusError(500, "InternalError", f"lab API double: {error!r}").body())
+
+    # -------------------------------------------------------------------------------- Kubernetes
+
+    def kubernetes(self, state, faults, method, path, query, data):
+        accept = self.headers.get("Accept", "")
+        if path in ("/readyz", "/livez", "/healthz"):
+            return 200, b"ok", "text/plain"
+        if path == "/version":
+            return 200, {"major": "1", "minor": "28", "gitVersion": "v1.28.11+rke2r1", "platform": "linux/amd64"}, "application/json"
+        if method == "GET" and path in ("/api", "/apis") and "as=APIGroupDiscoveryList" in accept and not faults.legacy_discovery:
+            with state.lock:
+                return 200, resources.aggregated(state.registry, legacy=(path == "/api")), resources.AGGREGATED_MEDIA_TYPE
+        if method == "GET" and path == "/api":
+            return 200, resources.api_versions(), "application/json"
+        if method == "GET" and path == "/apis":
+            with state.lock:
+                return 200, resources.api_group_list(state.registry), "application/json"
+        parts = [p for p in path.split("/") if p]
+        if method == "GET" and (parts[:1] == ["api"] and len(parts) == 2 or parts[:1] == ["apis"] and len(parts) == 3):
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+            with state.lock:
+                document = resources.api_resource_list(state.registry, group, version)
+            if document is None:
+                raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            return 200, document, "application/json"
+        if query.get("watch") in ("1", "true"):
+            raise StatusError(405, "MethodNotAllowed", "the lab API double does not serve watches; poll instead")
+
+        with state.lock:
+            route = Route(state, path)
+            return self.resource_request(state, route, method, query, data)
+
+    def resource_request(self, state, route, method, query, data):
+        r, ns, name, sub = route.resource, route.namespace or "", route.name, route.subresource
+        dry_run = query.get("dryRun") == "All"
+        manager = query.get("fieldManager") or (self.headers.get("User-Agent") or "unknown").split("/")[0]
+        content_type = self.headers.get("Content-Type")
+        if method == "GET" and name:
+            return 200, state.get(r, ns, name), "application/json"
+        if method == "GET":
+            labels = LabelSelector(query["labelSelector"]) if query.get("labelSelector") else None
+            fields = field_selector(query["fieldSelector"]) if query.get("fieldSelector") else None
+            return 200, state.list(r, ns, labels, fields), "application/json"
+        if method == "POST" and not name:
+            if r.namespaced and not ns:
+                raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            return 201, state.create(r, ns, parse_body(content_type, data, WRITE_TYPES), manager, dry_run), "application/json"
+        if method == "PUT" and name:
+            return 200, state.update(r, ns, name, parse_body(content_type, data, WRITE_TYPES), manager, sub, dry_run), "application/json"
+        if method == "PATCH" and name:
+            kind = (content_type or "").split(";")[0].strip().lower()
+            body = parse_body(content_type, data, PATCH_TYPES)
+            if kind == "application/apply-patch+yaml":
+                force = query.get("force") in ("true", "1")
+                obj, created = self.apply(state, r, ns, name, body, query.get("fieldManager"), force, sub, dry_run)
+                return (201 if created else 200), obj, "application/json"
+            if kind == "application/strategic-merge-patch+json" and r.origin:
+                raise StatusError(415, "UnsupportedMediaType", "strategic merge patch is not supported for custom resources")
+            return 200, state.merge_patch(r, ns, name, body, manager, sub, dry_run), "application/json"
+        if method == "DELETE" and name:
+            return 200, state.delete(r, ns, name, dry_run), "application/json"
+        raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+
+    def apply(self, state, r, ns, name, body, manager, force, sub, dry_run):
+        key = (ns if r.namespaced else "", name)
+        existed = key in state.bucket(r)
+        obj, _ = state.apply(r, ns, name, body, manager, force, sub, dry_run)
+        return obj, not existed
+
+    # --------------------------------------------------------------------------------------- lab
+
+    def lab(self, method, path, data):
+        request = json.loads(data or b"{}")
+        if path == "/_lab/nodes" and method == "POST":
+            return self.register_node(request)
+        if path == "/_lab/faults" and method == "POST":
+            target = request.get("cluster") or NODE_CLUSTER.get(request.get("node", ""))
+            if not target:
+                raise StatusError(404, "NotFound", f"no cluster has a node named {request.get('node')!r}")
+            faults = FAULTS.setdefault(target, Faults())
+            if request["mode"] == "clear":
+                faults.queue, faults.legacy_discovery = [], False
+            elif request["mode"] == "legacy-discovery":
+                faults.legacy_discovery = True
+            else:
+                faults.queue.append({"mode": request["mode"], "count": int(request.get("count", 1)),
+                                     "code": int(request.get("code", 503)), "seconds": float(request.get("seconds", 0))})
+            return self.reply(200, {"cluster": target})
+        if path == "/_lab/clusters" and method == "GET":
+            with CLUSTERS_LOCK:
+                summary = {cid: {"nodes": sorted(c.node_index), "revision": c.revision} for cid, c in CLUSTERS.items()}
+            return self.reply(200, summary)
+        raise StatusError(404, "NotFound", f"no lab endpoint {method} {path}")
+
+    def register_node(self, request):
+        """An RKE2 double's kubelet: registers its Node on first contact, then heartbeats."""
+        state = cluster(request["cluster"])
+        name = request["name"]
+        with state.lock:
+            NODE_CLUSTER[name] = state.id
+            state.node_index[name] = time.time()
+            nodes = state.registry.find("", "v1", "nodes")
+            if ("", name) not in state.bucket(nodes):
+                labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                          "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}
+                if request.get("role") == "server":
+                    labels.update({"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/etcd": "true",
+                                   "node-role.kubernetes.io/master": "true"})
+                labels.update(request.get("labels") or {})
+                node = {"metadata": {"name": name, "labels": labels},
+                        "spec": {"podCIDR": f"10.42.{len(state.bucket(nodes))}.0/24"}}
+                if request.get("taints"):
+                    node["spec"]["taints"] = request["taints"]
+                node["status"] = {
+                    "addresses": [{"type": "InternalIP", "address": a} for a in request.get("addresses", [])] + [{"type": "Hostname", "address": name}],
+                    "nodeInfo": {"kubeletVersion": request.get("version", "").split("+")[0], "operatingSystem": "linux", "architecture": "amd64",
+                                 "containerRuntimeVersion": "containerd://1.7.17-k3s1"},
+                    "conditions": []}
+                state.put_system(nodes, node, manager="rke2")
+        return self.reply(200, {"registered": name})
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("lab", 0)
+
+
+def main(argv):
+    path = argv[0]
+    if os.path.exists(path):
+        os.remove(path)
+    server = UnixServer(path, Handler)
+    os.chmod(path, 0o666)  # the RKE2 doubles run as root inside nodes; tests may run as anyone
+    Controllers(lambda: list(CLUSTERS.values())).start()
+    print(f"kubeapi: serving on {path}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
