@@ -5,14 +5,19 @@
   lab.py down        stop exactly what `up` started and remove exactly what it created
   lab.py status      one line per node
   lab.py fault NODE link-down|link-up|sshd-stop|sshd-start|latency MS|latency-off
+  lab.py kube-fault NODE status CODE COUNT | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
+                     (the API double of NODE's cluster answers CODE, slowly, or drops the connection)
 
 Node i has eth0 = 10.251.x.y/16 on the host bridge pvlab-mgmt (the host is 10.251.0.1) and eth1 on the
 address-less bridge pvlab-uplink. Its /etc/rancher, /var/lib/rancher, /usr/local and /etc/systemd/system
 are private per-node directories (a mount namespace), so a file written on one node is seen nowhere
-else. Everything the lab writes lives under the lab directory (default: .lab/ in the repository), whose
+else. The host runs two lab services: the Kubernetes API double (kubeapi/, one state for every
+cluster, reached by the RKE2 doubles over a Unix socket) and the manifest and image server (manifests/,
+on HOST_ADDRESS:8080 and :8443). Everything the lab writes lives under the lab directory (default: .lab/ in the repository), whose
 lab.json records what was created; tests and benchmarks read it.
 """
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -35,6 +40,8 @@ USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a
 SUDOERS = "/etc/sudoers.d/parvester-lab"
 KEY_PASSPHRASE = "lab-key-passphrase"
 RKE2_VERSION = os.environ.get("PARVESTER_LAB_RKE2_VERSION", "v1.28.11+rke2r1")
+KUBE_SOCKET = os.path.join(LAB, "kubeapi.sock")
+MANIFEST_PORTS = (8080, 8443)
 
 
 def sh(*args, check=True, quiet=False):
@@ -127,6 +134,7 @@ def up(count):
             sh("ip", "addr", "add", "fd00:251::1/64", "dev", bridge, "nodad")
         sh("ip", "link", "set", bridge, "up")
     save(state)
+    start_services(state)
 
     known_hosts = []
     for i in range(1, count + 1):
@@ -159,13 +167,60 @@ def up(count):
     print(f"lab: {count} nodes up ({state['nodes'][0]['address']} … {state['nodes'][-1]['address']}); state in {STATE}")
 
 
+def start_services(state):
+    """The Kubernetes API double and the manifest server, recorded so that `down` stops exactly them."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    ca, cert, key = (os.path.join(LAB, name) for name in ("manifests-ca.crt", "manifests.crt", "manifests.key"))
+    ca_key = os.path.join(LAB, "manifests-ca.key")
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", ca_key,
+       "-out", ca, "-days", "30", "-subj", "/CN=parvester lab manifests CA")
+    sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+       "-out", key + ".csr", "-subj", "/CN=manifests.lab.parvester.test")
+    with open(key + ".ext", "w") as f:
+        f.write(f"subjectAltName=IP:{HOST_ADDRESS},DNS:manifests.lab.parvester.test\nextendedKeyUsage=serverAuth\n")
+    sh("openssl", "x509", "-req", "-in", key + ".csr", "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+       "-days", "30", "-extfile", key + ".ext")
+    services = {
+        "kubeapi": [sys.executable, "-m", "kubeapi.server", KUBE_SOCKET],
+        "manifests": [sys.executable, os.path.join(here, "manifests", "server.py"), HOST_ADDRESS,
+                      str(MANIFEST_PORTS[0]), str(MANIFEST_PORTS[1]), cert, key, os.path.join(LAB, "manifests-access.log")],
+    }
+    state["services"] = []
+    for name, command in services.items():
+        log = open(os.path.join(LAB, f"{name}.log"), "ab")
+        process = subprocess.Popen(command, cwd=here, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        state["services"].append({"name": name, "pid": process.pid, "marker": command[-1]})
+        save(state)
+    deadline = time.time() + 20
+    while not os.path.exists(KUBE_SOCKET):
+        if time.time() > deadline:
+            raise SystemExit(f"lab: the Kubernetes API double did not start; see {LAB}/kubeapi.log")
+        time.sleep(0.05)
+    wait_for_port(HOST_ADDRESS, MANIFEST_PORTS[0], "manifest server", log=os.path.join(LAB, "manifests.log"))
+    state.update({"kube_socket": KUBE_SOCKET, "manifests_ca": ca,
+                  "manifests_url": f"http://{HOST_ADDRESS}:{MANIFEST_PORTS[0]}/",
+                  "manifests_https_url": f"https://{HOST_ADDRESS}:{MANIFEST_PORTS[1]}/",
+                  "manifests_access_log": os.path.join(LAB, "manifests-access.log")})
+
+
+def stop_services(state):
+    for service in state.get("services", []):
+        if is_ours(service["pid"], service["marker"]):
+            os.kill(service["pid"], signal.SIGTERM)
+            for _ in range(100):
+                if not is_ours(service["pid"], service["marker"]):
+                    break
+                time.sleep(0.02)
+
+
 def build_rke2_artifacts():
     """A directory shaped like RKE2's airgap artifacts, holding the lab's RKE2 double."""
     source = os.path.join(DOUBLES, "rke2")
     target = os.path.join(LAB, "artifacts")
     os.makedirs(target, exist_ok=True)
     members = {
-        "bin/rke2": (open(os.path.join(source, "rke2")).read().replace("@VERSION@", RKE2_VERSION).encode(), 0o755),
+        "bin/rke2": (open(os.path.join(source, "rke2")).read().replace("@VERSION@", RKE2_VERSION)
+                     .replace("@KUBE_SOCKET@", KUBE_SOCKET).encode(), 0o755),
         "bin/rke2-killall.sh": (open(os.path.join(source, "rke2-killall.sh"), "rb").read(), 0o755),
         "bin/rke2-uninstall.sh": (open(os.path.join(source, "rke2-uninstall.sh"), "rb").read(), 0o755),
         "share/rke2/version": (RKE2_VERSION.encode(), 0o644),
@@ -253,7 +308,7 @@ def launch_sshd(node):
     return process.pid
 
 
-def wait_for_port(host, port, name, timeout=20):
+def wait_for_port(host, port, name, timeout=20, log=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -261,16 +316,17 @@ def wait_for_port(host, port, name, timeout=20):
                 return
         except OSError:
             time.sleep(0.05)
-    raise SystemExit(f"lab: sshd on {name} ({host}:{port}) did not come up; see {node_dir(name)}/sshd.log")
+    raise SystemExit(f"lab: {name} ({host}:{port}) did not come up; see {log or node_dir(name) + '/sshd.log'}")
 
 
 def write_inventory(state):
     lines = [
         "# Written by Tests/Lab/lab.py for this lab; regenerated by every `make lab-up`.",
         "cluster:", "  name: lab", f"  address: {state['nodes'][0]['address']}", "  tlsSANs: [lab.parvester.test]",
+        f"  install: {{method: airgap, artifactsDir: {state['artifacts']}}}",
         "ssh:", "  user: root", f"  identityFile: {state['client_keys']['ed25519']}",
         f"  knownHostsFile: {state['known_hosts']}", "  connectTimeout: 5s", "  concurrency: 50",
-        "bridge:", "  uplink: eth1", "nodes:",
+        "bridge:", "  uplink: eth1", f"components: {{mirror: '{state['manifests_url']}'}}", "nodes:",
     ]
     for node in state["nodes"]:
         role = "server" if node["index"] == 1 else "agent"
@@ -296,21 +352,21 @@ def load():
 
 # -------------------------------------------------------------------------------------- down
 
-def is_our_sshd(pid, config):
-    """Only stop a process that is really the sshd this lab started (PIDs get reused)."""
+def is_ours(pid, marker):
+    """Only stop a process that is really one this lab started (PIDs get reused)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return config.encode() in f.read()
+            return marker.encode() in f.read()
     except OSError:
         return False
 
 
 def stop_sshd(node):
     pid = node.get("sshd_pid")
-    if pid and is_our_sshd(pid, node["sshd_config"]):
+    if pid and is_ours(pid, node["sshd_config"]):
         os.kill(pid, signal.SIGTERM)
         for _ in range(100):
-            if not is_our_sshd(pid, node["sshd_config"]):
+            if not is_ours(pid, node["sshd_config"]):
                 break
             time.sleep(0.02)
 
@@ -349,6 +405,7 @@ def down(quiet=False):
             print("lab: nothing to tear down")
         return
     state = load()
+    stop_services(state)
     for node in state.get("nodes", []):
         stop_sshd(node)
         kill_namespace_processes(node["namespace"])
@@ -382,7 +439,7 @@ def find(state, name):
 def status():
     state = load()
     for node in state["nodes"]:
-        alive = is_our_sshd(node.get("sshd_pid", 0), node["sshd_config"])
+        alive = is_ours(node.get("sshd_pid", 0), node["sshd_config"])
         link = sh("ip", "-o", "link", "show", node["links"][0], check=False).stdout
         print(f"{node['name']:8} {node['address']:15} sshd {'up' if alive else 'down':5} "
               f"link {'up' if 'state UP' in link or 'LOWER_UP' in link else 'down'}")
@@ -397,7 +454,7 @@ def fault(name, action, argument=None):
     elif action == "sshd-stop":
         stop_sshd(node)
     elif action == "sshd-start":
-        if not is_our_sshd(node.get("sshd_pid", 0), node["sshd_config"]):
+        if not is_ours(node.get("sshd_pid", 0), node["sshd_config"]):
             node["sshd_pid"] = launch_sshd(node)
             save(state)
             wait_for_port(node["address"], 22, name)
@@ -413,6 +470,29 @@ def fault(name, action, argument=None):
         raise SystemExit(f"lab: unknown fault {action}")
 
 
+def kube_fault(name, mode, args):
+    """Flips a fault switch of the API double for the cluster that node NAME belongs to."""
+    state = load()
+    find(state, name)
+    request = {"node": name, "mode": mode}
+    if mode == "status":
+        request.update(code=int(args[0]), count=int(args[1]) if len(args) > 1 else 1)
+    elif mode == "slow":
+        request.update(seconds=float(args[0]), count=int(args[1]) if len(args) > 1 else 1)
+    elif mode == "drop":
+        request.update(count=int(args[0]) if args else 1)
+    elif mode not in ("legacy-discovery", "clear"):
+        raise SystemExit(f"lab: unknown kube fault {mode}")
+    connection = http.client.HTTPConnection("localhost")
+    connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.sock.connect(state["kube_socket"])
+    connection.request("POST", "/_lab/faults", body=json.dumps(request), headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    answer = response.read().decode()
+    if response.status != 200:
+        raise SystemExit(f"lab: kube fault refused: {answer}")
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "up":
         up(int(argv[1]))
@@ -420,6 +500,8 @@ def main(argv):
         down()
     elif argv[:1] == ["status"]:
         status()
+    elif len(argv) >= 3 and argv[0] == "kube-fault":
+        kube_fault(argv[1], argv[2], argv[3:])
     elif len(argv) >= 3 and argv[0] == "fault":
         fault(argv[1], argv[2], argv[3] if len(argv) > 3 else None)
     else:

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""The lab's manifest and image server, on the management network (HTTP :8080, HTTPS :8443).
+
+Serves the stand-in release manifests of this directory at the paths of the real release URLs, the
+host name becoming the first path element, for any version in the path:
+
+  /github.com/kubevirt/kubevirt/releases/download/VERSION/kubevirt-operator.yaml    (and kubevirt-cr.yaml)
+  /github.com/kubevirt/containerized-data-importer/releases/download/VERSION/cdi-operator.yaml  (and cdi-cr.yaml)
+  /raw.githubusercontent.com/rancher/local-path-provisioner/VERSION/deploy/local-path-storage.yaml
+  /raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/VERSION/deployments/multus-daemonset.yml
+
+Like GitHub, release downloads under /github.com/ answer with a redirect (to /objects.githubusercontent.com/),
+so a client that does not follow redirects fails here too. /images/lab-disk.qcow2 is a small disk image
+for CDI imports. Every request is logged to the access log, which tests read.
+
+  server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG
+"""
+import hashlib
+import http.server
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+
+HERE = __file__.rsplit("/", 1)[0]
+ROUTES = [
+    (r"/github\.com/kubevirt/kubevirt/releases/download/(v[\w.+-]+)/(kubevirt-operator\.yaml|kubevirt-cr\.yaml)", True),
+    (r"/github\.com/kubevirt/containerized-data-importer/releases/download/(v[\w.+-]+)/(cdi-operator\.yaml|cdi-cr\.yaml)", True),
+    (r"/raw\.githubusercontent\.com/rancher/local-path-provisioner/(v[\w.+-]+)/deploy/(local-path-storage\.yaml)", False),
+    (r"/raw\.githubusercontent\.com/k8snetworkplumbingwg/multus-cni/(v[\w.+-]+)/deployments/(multus-daemonset\.yml)", False),
+]
+REDIRECTED = "/objects.githubusercontent.com"
+IMAGE_PATH = "/images/lab-disk.qcow2"
+LOCK = threading.Lock()
+
+
+def disk_image(size=4 << 20):
+    """A deterministic stand-in disk: a qcow2 magic, then a pattern (CDI's importer is simulated)."""
+    block = hashlib.sha256(b"parvester lab disk").digest() * 2048
+    data = (b"QFI\xfb\x00\x00\x00\x03" + block)[:len(block)]
+    return (data * (size // len(data) + 1))[:size]
+
+
+IMAGE = disk_image()
+
+
+def manifest(path):
+    for pattern, redirected in ROUTES:
+        match = re.fullmatch(pattern, path)
+        if match:
+            version, name = match.groups()
+            with open(f"{HERE}/{name}") as f:
+                return f.read().replace("@VERSION@", version).encode(), redirected
+    return None, False
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    access_log = None
+
+    def log_message(self, *args):
+        pass
+
+    def record(self, code):
+        with LOCK, open(self.access_log, "a") as f:
+            f.write(f"{time.time():.3f} {self.command} {self.path} {code}\n")
+
+    def send(self, code, body, content_type="application/octet-stream", headers=()):
+        self.record(code)
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers:
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        if path == IMAGE_PATH:
+            return self.send(200, IMAGE)
+        if path.startswith(REDIRECTED + "/"):
+            body, _ = manifest(path[len(REDIRECTED):])
+            if body is not None:
+                return self.send(200, body, "application/octet-stream")
+        body, redirected = manifest(path)
+        if body is None:
+            return self.send(404, b"Not Found\n", "text/plain")
+        if redirected:
+            return self.send(302, b"", "text/html", [("Location", REDIRECTED + path)])
+        return self.send(200, body, "text/plain; charset=utf-8")
+
+    do_HEAD = do_GET
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main(argv):
+    address, http_port, https_port, cert, key, access_log = argv
+    Handler.access_log = access_log
+    plain = Server((address, int(http_port)), Handler)
+    secure = Server((address, int(https_port)), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    secure.socket = context.wrap_socket(secure.socket, server_side=True)
+    threading.Thread(target=secure.serve_forever, daemon=True).start()
+    print(f"manifests: http://{address}:{http_port}/ and https://{address}:{https_port}/", flush=True)
+    plain.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
