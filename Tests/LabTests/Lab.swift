@@ -21,6 +21,11 @@ struct LabState: Decodable, Sendable {
     var sudo_passwords: [String: String]
     /// RKE2's airgap artifacts with the lab's RKE2 double (readable from the nodes as well).
     var artifacts: String
+    /// The manifest and image server: plain HTTP, HTTPS (certificate from manifests_ca), its access log.
+    var manifests_url: String
+    var manifests_https_url: String
+    var manifests_ca: String
+    var manifests_access_log: String
 }
 
 enum Lab {
@@ -77,6 +82,28 @@ enum Lab {
         let result = try LocalProcess.run("python3", [script, "fault", node, action] + (argument.map { [$0] } ?? []),
                                           environment: ["PARVESTER_LAB_DIR": directory])
         guard result.status == 0 else { throw LabUnavailable("lab fault \(action) on \(node) failed: \(result.stderr)") }
+    }
+
+    /// A node with the RKE2 double installed through the airgap path, and nothing left from earlier runs.
+    static func freshRKE2(_ name: String) async throws -> SSHConnection {
+        let artifacts = try require().artifacts
+        let connection = try await connect(name)
+        _ = try await connection.run("test -x /usr/local/bin/rke2-uninstall.sh && /usr/local/bin/rke2-uninstall.sh; true", timeout: 60)
+        let install = try await connection.run(
+            "INSTALL_RKE2_ARTIFACT_PATH=\(ShellQuote.quote(artifacts)) INSTALL_RKE2_VERSION=v1.28.11+rke2r1 sh \(ShellQuote.quote(artifacts))/install.sh")
+        try #require(install.succeeded, "\(install.stderrText)")
+        return connection
+    }
+
+    static func write(_ connection: SSHConnection, _ text: String, to path: String) async throws {
+        try await connection.upload(.data(Data(text.utf8)), to: path, mode: 0o600, createDirectory: true)
+    }
+
+    /// Flips a fault switch of the API double serving `node`'s cluster.
+    static func kubeFault(_ node: String, _ arguments: [String]) throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
+        let result = try LocalProcess.run("python3", [script, "kube-fault", node] + arguments, environment: ["PARVESTER_LAB_DIR": directory])
+        guard result.status == 0 else { throw LabUnavailable("lab kube-fault \(arguments) on \(node) failed: \(result.stderr)") }
     }
 
     /// Runs a local tool and returns its stdout (sha256sum, ssh-add, ...).

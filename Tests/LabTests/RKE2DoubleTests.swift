@@ -8,19 +8,10 @@ import YAML
 /// missing from tls-san. Nodes lab30-lab39 only.
 @Suite("RKE2 double on lab nodes", .enabled(if: !Lab.skipped, Lab.skipReason))
 struct RKE2DoubleTests {
-    /// A node with the double installed through the airgap path, and nothing left from earlier runs.
-    private func fresh(_ name: String) async throws -> SSHConnection {
-        let artifacts = try Lab.require().artifacts
-        let connection = try await Lab.connect(name)
-        _ = try await connection.run("test -x /usr/local/bin/rke2-uninstall.sh && /usr/local/bin/rke2-uninstall.sh; true", timeout: 60)
-        let install = try await connection.run(
-            "INSTALL_RKE2_ARTIFACT_PATH=\(ShellQuote.quote(artifacts)) INSTALL_RKE2_VERSION=v1.28.11+rke2r1 sh \(ShellQuote.quote(artifacts))/install.sh")
-        try #require(install.succeeded, "\(install.stderrText)")
-        return connection
-    }
+    private func fresh(_ name: String) async throws -> SSHConnection { try await Lab.freshRKE2(name) }
 
     private func configure(_ connection: SSHConnection, _ config: String, file: String = "/etc/rancher/rke2/config.yaml") async throws {
-        try await connection.upload(.data(Data(config.utf8)), to: file, mode: 0o600, createDirectory: true)
+        try await Lab.write(connection, config, to: file)
     }
 
     @Test func theAirgapInstallChecksChecksumAndVersion() async throws {
