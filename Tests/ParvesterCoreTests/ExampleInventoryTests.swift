@@ -66,6 +66,30 @@ struct ExampleInventoryTests {
         #expect(inventory.vms.map(\.running) == [true, false])
     }
 
+    @Test func theLabExampleInstallsFromTheLabArtifactsAndFetchesThroughItsMirror() throws {
+        let inventory = try Self.load("lab.yaml")
+        let artifacts = FixturePaths.exampleInventories.deletingLastPathComponent().appendingPathComponent(".lab/artifacts").standardizedFileURL.path
+        #expect(inventory.cluster.install == .airgap(artifactsDirectory: artifacts), "validates without a lab: checked when installing")
+        #expect(inventory.components.first { $0.kind == .localPathProvisioner }?.manifestURLs ==
+                ["http://10.251.0.1:8080/raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.28/deploy/local-path-storage.yaml"])
+        #expect(inventory.components.first { $0.kind == .cdi }?.manifestURLs.last ==
+                "http://10.251.0.1:8080/github.com/kubevirt/containerized-data-importer/releases/download/v1.59.0/cdi-cr.yaml")
+    }
+
+    @Test func aMirrorAppliesToReleaseURLsNotToListedManifests() throws {
+        let inventory = try InventoryLoader.load(bytes: Array("""
+            cluster: {name: c, address: 10.0.0.1}
+            nodes: [{name: s1, address: 10.0.0.3, role: server}]
+            components:
+              mirror: https://mirror.example/releases
+              kubevirt: {version: v1.2.0}
+              multus: {manifests: ["https://example.com/multus.yaml"]}
+            """.utf8), file: "inline.yaml", baseDirectory: "/")
+        #expect(inventory.components.first { $0.kind == .kubevirt }?.manifestURLs.first ==
+                "https://mirror.example/releases/github.com/kubevirt/kubevirt/releases/download/v1.2.0/kubevirt-operator.yaml")
+        #expect(inventory.components.first { $0.kind == .multus }?.manifestURLs == ["https://example.com/multus.yaml"])
+    }
+
     @Test func theFirstServerInitialisesWhenNoneIsMarked() throws {
         let inventory = try InventoryLoader.load(bytes: Array("""
             cluster: {name: c, address: 10.0.0.1}

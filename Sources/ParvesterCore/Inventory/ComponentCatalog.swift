@@ -37,4 +37,12 @@ public enum ComponentKind: String, Sendable, CaseIterable {
             return ["https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/\(version)/deployments/multus-daemonset.yml"]
         }
     }
+
+    /// A release URL fetched through a mirror: `https://github.com/a/b` → `MIRROR/github.com/a/b`.
+    /// Without a mirror, the URL itself.
+    public static func mirrored(_ url: String, through mirror: String?) -> String {
+        guard let mirror, let schemeEnd = url.range(of: "://") else { return url }
+        let prefix = mirror.hasSuffix("/") ? mirror : mirror + "/"
+        return prefix + url[schemeEnd.upperBound...]
+    }
 }

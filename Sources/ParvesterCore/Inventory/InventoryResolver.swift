@@ -154,7 +154,7 @@ struct InventoryResolver {
                 problem(path.appending("method"), "method: airgap needs artifactsDir, the local directory holding RKE2's airgap artifacts")
                 return .airgap(artifactsDirectory: "")
             }
-            checkFileExists(path.appending("artifactsDir"), dir, directory: true)
+            // Whether it exists is checked when installing: an inventory validates on a machine without it.
             return .airgap(artifactsDirectory: LocalPath.resolve(dir, relativeTo: baseDirectory))
         }
     }
@@ -277,7 +277,11 @@ struct InventoryResolver {
     // MARK: - components
 
     private mutating func resolveComponents() -> [Component] {
-        ComponentKind.allCases.map { kind in
+        let mirror = spec.components?.mirror
+        if let mirror {
+            check(YAMLPath([.key("components"), .key("mirror")]), VersionStrings.urlProblem(mirror))
+        }
+        return ComponentKind.allCases.map { kind in
             let given: ComponentSpec?
             switch kind {
             case .kubevirt: given = spec.components?.kubevirt
@@ -288,7 +292,7 @@ struct InventoryResolver {
             let path = YAMLPath([.key("components"), .key(kind.rawValue)])
             let version = given?.version ?? kind.defaultVersion
             check(path.appending("version"), VersionStrings.releaseProblem(version))
-            let urls = given?.manifests ?? kind.manifestURLs(version: version)
+            let urls = given?.manifests ?? kind.manifestURLs(version: version).map { ComponentKind.mirrored($0, through: mirror) }
             if given?.manifests?.isEmpty == true {
                 problem(path.appending("manifests"), "manifests is empty; leave it out to use the release manifests, or set enabled: false")
             }

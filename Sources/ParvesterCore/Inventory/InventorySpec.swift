@@ -88,11 +88,12 @@ struct BridgeSpec: Decodable {
 }
 
 struct ComponentsSpec: Decodable {
+    var mirror: String?
     var kubevirt: ComponentSpec?
     var cdi: ComponentSpec?
     var localPathProvisioner: ComponentSpec?
     var multus: ComponentSpec?
-    enum CodingKeys: String, CodingKey, CaseIterable { case kubevirt, cdi, localPathProvisioner, multus }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kubevirt, cdi, localPathProvisioner, multus, mirror }
 }
 
 struct ComponentSpec: Decodable {
