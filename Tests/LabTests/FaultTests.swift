@@ -8,24 +8,24 @@ struct FaultTests {
     @Test func aLinkCutMidCommandTimesOutNamingTheNode() async throws {
         _ = try Lab.require(nodes: 52)
         let connection = try await Lab.connect("lab51", options: Lab.options(timeout: 3))
-        // Takes 5s on a live link (about 12s when the whole suite loads this 2-core machine), inside the
-        // 20s allowed: only the cut makes it time out.
+        // The command takes 60 s on a live link, inside the 90 s allowed: only the cut makes it time out.
+        // Generous on purpose: on a loaded 2-core machine the first line can take many seconds to come.
         let lines = LineCollector()
         let cutter = Task {
             // Cut once the command is visibly running (its first line has arrived).
-            for _ in 0..<3000 where lines.lines.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<8000 where lines.lines.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
             try Lab.fault("lab51", "link-down")
         }
         defer { try? Lab.fault("lab51", "link-up") }
         let error = await #expect(throws: SSHError.self) {
-            try await connection.run("for i in $(seq 1 50); do echo $i; sleep 0.1; done", timeout: 20) { stream, line in
+            try await connection.run("for i in $(seq 1 600); do echo $i; sleep 0.1; done", timeout: 90) { stream, line in
                 lines.add(stream, line)
             }
         }
         try await cutter.value
         #expect(error?.kind == .timeout)
-        #expect(error?.description.hasPrefix("lab51 (10.251.0.61:22): command did not finish within 20s") == true, "\(String(describing: error))")
-        #expect(lines.lines.count > 0 && lines.lines.count < 50, "output stopped mid-command: \(lines.lines.count) lines")
+        #expect(error?.description.hasPrefix("lab51 (10.251.0.61:22): command did not finish within 90s") == true, "\(String(describing: error))")
+        #expect(lines.lines.count > 0 && lines.lines.count < 600, "output stopped mid-command: \(lines.lines.count) lines")
         await connection.close()
     }
 
