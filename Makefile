@@ -6,10 +6,10 @@ SWIFT ?= swift
 PARVESTER := .build/debug/parvester
 
 # Debian packages the build and the tests need. libssh2, libcurl (OpenSSL flavour) and libyaml are
-# linked through SwiftPM system-library targets; python3-yaml is the YAML 1.1 oracle of the emitter tests;
+# linked through SwiftPM system-library targets (libssl-dev for libcrypto's sha256); python3-yaml is the YAML 1.1 oracle of the emitter tests;
 # the lab needs iproute2, openssh-server, sudo and openssl (the RKE2 double's certificates); curl probes
 # the double's TLS in tests; openssh-client is what the benchmark compares against.
-APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev pkg-config python3 python3-yaml \
+APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev libssl-dev pkg-config python3 python3-yaml \
 	iproute2 openssh-server openssh-client sudo openssl curl
 # The lab for `make test`: 50 nodes for the parallel test, two more for fault tests.
 LAB_NODES ?= 52

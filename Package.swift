@@ -23,13 +23,17 @@ let package = Package(
         .systemLibrary(
             name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]),
+        // libssh2 already links it; Parvester uses its sha256.
+        .systemLibrary(
+            name: "CLibCrypto", path: "Sources/CLibCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
         // Swift cannot call C variadic functions such as curl_easy_setopt; this shim gives them fixed signatures.
         .target(name: "CCurlShim", dependencies: ["CCurl"], path: "Sources/CCurlShim"),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "SSH", dependencies: ["CLibSSH2"]),
-        .target(name: "Kube", dependencies: ["CCurl", "CCurlShim"]),
-        .target(name: "ParvesterCore", dependencies: ["YAML", "SSH", "Kube"]),
+        .target(name: "Kube", dependencies: ["CCurl", "CCurlShim", "YAML"]),
+        .target(name: "ParvesterCore", dependencies: ["YAML", "SSH", "Kube", "CLibCrypto"]),
         .executableTarget(
             name: "parvester",
             dependencies: [

@@ -23,6 +23,9 @@ public struct DurationValue: Sendable, Hashable, Decodable, CustomStringConverti
         milliseconds = parsed
     }
 
+    /// A duration as written on a command line: 500ms, 90s, 15m, 1h.
+    public static func parsing(_ text: String) -> DurationValue? { parse(text).map { DurationValue(milliseconds: $0) } }
+
     static func parse(_ text: String) -> Int? {
         let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
         for (unit, factor) in units where text.hasSuffix(unit) {

@@ -39,6 +39,8 @@ public struct Cluster: Sendable {
     public var rke2Config: [YAMLNode.Pair]
     /// Extra RKE2 agent options, written into every agent's config.yaml as given.
     public var rke2AgentConfig: [YAMLNode.Pair]
+    /// What a FAIL from `virt-host-validate qemu` does: stop the node (`fail`), only warn, or skip the check.
+    public var virtHostValidate: VirtHostValidation
 
     public static let defaultVersion = "v1.28.11+rke2r1"
     public static let defaultInstallScriptURL = "https://get.rke2.io"

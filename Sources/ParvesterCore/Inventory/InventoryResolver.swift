@@ -116,7 +116,8 @@ struct InventoryResolver {
         let serverExtra = passThroughConfig(c.rke2Config, path: base.appending("rke2Config"))
         let agentExtra = passThroughConfig(c.rke2AgentConfig, path: base.appending("rke2AgentConfig"))
         return Cluster(name: c.name, address: c.address, tlsSANs: sans, version: version, install: install,
-                       token: token, writeKubeconfigMode: mode, rke2Config: serverExtra, rke2AgentConfig: agentExtra)
+                       token: token, writeKubeconfigMode: mode, rke2Config: serverExtra, rke2AgentConfig: agentExtra,
+                       virtHostValidate: c.virtHostValidate ?? .fail)
     }
 
     /// Extra RKE2 options: a mapping of option names that Parvester does not manage itself.

@@ -28,10 +28,14 @@ struct ClusterSpec: Decodable {
     var writeKubeconfigMode: String?
     var rke2Config: YAMLNode?
     var rke2AgentConfig: YAMLNode?
+    var virtHostValidate: VirtHostValidation?
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, address, tlsSANs, version, install, token, tokenFile, writeKubeconfigMode, rke2Config, rke2AgentConfig
+        case name, address, tlsSANs, version, install, token, tokenFile, writeKubeconfigMode, rke2Config, rke2AgentConfig, virtHostValidate
     }
 }
+
+/// What a FAIL line of `virt-host-validate qemu` does to a node.
+public enum VirtHostValidation: String, YAMLChoice, Sendable { case fail, warn, skip }
 
 public enum InstallMethod: String, YAMLChoice, Sendable { case online, airgap }
 

@@ -1,0 +1,40 @@
+import Foundation
+
+/// Why talking to a Kubernetes API server failed, with what the user can do about it.
+public struct KubeError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        case kubeconfig
+        /// No HTTP answer: refused, timed out, reset (libcurl's code and message).
+        case transport
+        /// TLS verification failed (certificate chain or name).
+        case tls
+        /// The server answered with an error status; `status` holds its code.
+        case api
+        case timeout
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// The HTTP status for `.api`.
+    public var status: Int?
+    /// The `reason` of the API's Status body (NotFound, Conflict, ...).
+    public var reason: String?
+
+    public init(_ kind: Kind, _ message: String, status: Int? = nil, reason: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.reason = reason
+    }
+
+    public var description: String { message }
+
+    /// Worth trying again: the server was busy or the connection failed on the way.
+    public var isTransient: Bool {
+        switch kind {
+        case .transport, .timeout: return true
+        case .api: return status == 429 || (status ?? 0) >= 500
+        case .kubeconfig, .tls: return false
+        }
+    }
+}

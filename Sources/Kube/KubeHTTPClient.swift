@@ -1,0 +1,159 @@
+import CCurl
+import CCurlShim
+import Foundation
+
+/// One HTTP response from the API server.
+public struct KubeResponse: Sendable {
+    public var status: Int
+    public var body: Data
+    public var contentType: String
+
+    public var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] }
+}
+
+/// HTTPS to one Kubernetes API server over libcurl, with the kubeconfig's CA and client certificate
+/// handed over as in-memory blobs (no secret is written to a temporary file). One easy handle, reused,
+/// so the TLS connection is kept alive between requests. libcurl blocks, so every request runs on the
+/// client's own serial queue, never on Swift's cooperative threads.
+public final class KubeHTTPClient: @unchecked Sendable {
+    public let credentials: KubeCredentials
+    private let queue: DispatchQueue
+    private var handle: UnsafeMutableRawPointer?
+
+    public init(credentials: KubeCredentials) throws {
+        try LibCurlRuntime.ensureInitialised()
+        self.credentials = credentials
+        queue = DispatchQueue(label: "parvester.kube.\(credentials.server)")
+        guard let handle = curl_easy_init() else { throw KubeError(.transport, "libcurl could not create a handle") }
+        self.handle = handle
+    }
+
+    deinit {
+        if let handle { curl_easy_cleanup(handle) }
+    }
+
+    /// Sends one request. `path` starts with `/`. A non-2xx answer is returned, not thrown: callers
+    /// decide what a 404 or 409 means. Transport and TLS failures throw.
+    public func request(_ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
+                        accept: String = "application/json", timeout: TimeInterval = 30) async throws -> KubeResponse {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { [self] in
+                continuation.resume(with: Result { try perform(method, path, body: body, contentType: contentType, accept: accept, timeout: timeout) })
+            }
+        }
+    }
+
+    private func perform(_ method: String, _ path: String, body: Data?, contentType: String, accept: String,
+                         timeout: TimeInterval) throws -> KubeResponse {
+        guard let handle else { throw KubeError(.transport, "the client is closed") }
+        curl_easy_reset(handle)  // keeps the connection cache; clears the previous request's options
+        let url = credentials.server + path
+        let sink = ResponseSink()
+        let retained = Unmanaged.passRetained(sink)
+        defer { retained.release() }
+
+        var headers: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headers) }
+        headers = curl_slist_append(headers, "Accept: \(accept)")
+        if body != nil { headers = curl_slist_append(headers, "Content-Type: \(contentType)") }
+        if let token = credentials.token { headers = curl_slist_append(headers, "Authorization: Bearer \(token)") }
+        headers = curl_slist_append(headers, "Expect:")  // no 100-continue round trip for bodies
+
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        let code: CURLcode = try errorBuffer.withUnsafeMutableBufferPointer { errors in
+            try withBlobs { blobs in
+                func check(_ result: CURLcode, _ what: String) throws {
+                    if result != CURLE_OK { throw KubeError(.transport, "libcurl refused \(what) (CURLcode \(result.rawValue))") }
+                }
+                try check(parvester_curl_easy_setopt_string(handle, CURLOPT_URL, url), "the URL \(url)")
+                try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errors.baseAddress), "the error buffer")
+                try check(parvester_curl_easy_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method), "the method")
+                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
+                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(timeout * 1000)), "the timeout")
+                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(min(timeout, 10) * 1000)), "the connect timeout")
+                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "peer verification")
+                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "host verification")
+                // Only the cluster's CA: not the system store, which would also trust public CAs.
+                try check(parvester_curl_easy_setopt_string(handle, CURLOPT_CAINFO, nil), "no default CA file")
+                try check(parvester_curl_easy_setopt_string(handle, CURLOPT_CAPATH, nil), "no default CA path")
+                if var ca = blobs.ca { try check(parvester_curl_easy_setopt_blob(handle, CURLOPT_CAINFO_BLOB, &ca), "the cluster CA") }
+                if var cert = blobs.cert {
+                    try check(parvester_curl_easy_setopt_blob(handle, CURLOPT_SSLCERT_BLOB, &cert), "the client certificate")
+                    try check(parvester_curl_easy_setopt_string(handle, CURLOPT_SSLCERTTYPE, "PEM"), "the certificate type")
+                }
+                if var key = blobs.key {
+                    try check(parvester_curl_easy_setopt_blob(handle, CURLOPT_SSLKEY_BLOB, &key), "the client key")
+                    try check(parvester_curl_easy_setopt_string(handle, CURLOPT_SSLKEYTYPE, "PEM"), "the key type")
+                }
+                try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_HTTPHEADER, headers), "the headers")
+                try check(parvester_curl_easy_setopt_write_function(handle, { data, size, count, user in
+                    let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
+                    sink.body.append(UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: size * count)
+                    return size * count
+                }), "the write callback")
+                try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, retained.toOpaque()), "the write target")
+                return try withBody(body) { bodyPointer, length in
+                    if let bodyPointer {
+                        try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyPointer)), "the body")
+                        try check(parvester_curl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(length)), "the body size")
+                    }
+                    return curl_easy_perform(handle)
+                }
+            }
+        }
+        if code != CURLE_OK {
+            let message = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw transportError(code, message: message, url: url)
+        }
+        var status = 0
+        _ = parvester_curl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        var type: UnsafePointer<CChar>?
+        _ = parvester_curl_easy_getinfo_string(handle, CURLINFO_CONTENT_TYPE, &type)
+        return KubeResponse(status: status, body: sink.body, contentType: type.map { String(cString: $0) } ?? "")
+    }
+
+    private func transportError(_ code: CURLcode, message: String, url: String) -> KubeError {
+        let detail = message.isEmpty ? String(cString: curl_easy_strerror(code)) : message
+        let host = URL(string: url)?.host ?? url
+        switch code {
+        case CURLE_PEER_FAILED_VERIFICATION where detail.contains("subject name") || detail.contains("alternative"):
+            return KubeError(.tls, "TLS: the API server's certificate does not name \(host) (\(detail)); add \(host) to cluster.tlsSANs and run up again, or use an address the certificate names")
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CONNECT_ERROR:
+            return KubeError(.tls, "TLS with \(credentials.server) failed: \(detail)")
+        case CURLE_OPERATION_TIMEDOUT:
+            return KubeError(.timeout, "\(credentials.server) did not answer in time: \(detail)")
+        default:
+            return KubeError(.transport, "cannot reach \(credentials.server): \(detail)")
+        }
+    }
+
+    private struct Blobs {
+        var ca: curl_blob?
+        var cert: curl_blob?
+        var key: curl_blob?
+    }
+
+    /// The credential blobs, valid only inside `body` (libcurl copies them: CURL_BLOB_COPY).
+    private func withBlobs<T>(_ body: (Blobs) throws -> T) throws -> T {
+        func with(_ data: Data?, _ next: (curl_blob?) throws -> T) throws -> T {
+            guard let data else { return try next(nil) }
+            return try data.withUnsafeBytes { bytes in
+                try next(curl_blob(data: UnsafeMutableRawPointer(mutating: bytes.baseAddress), len: bytes.count, flags: UInt32(CURL_BLOB_COPY)))
+            }
+        }
+        return try with(credentials.certificateAuthority) { ca in
+            try with(credentials.clientCertificate) { cert in
+                try with(credentials.clientKey) { key in try body(Blobs(ca: ca, cert: cert, key: key)) }
+            }
+        }
+    }
+
+    private func withBody<T>(_ body: Data?, _ next: (UnsafeRawPointer?, Int) throws -> T) throws -> T {
+        guard let body else { return try next(nil, 0) }
+        return try body.withUnsafeBytes { try next($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count) }
+    }
+}
+
+private final class ResponseSink {
+    var body = Data()
+}

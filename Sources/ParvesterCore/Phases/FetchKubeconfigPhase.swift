@@ -1,0 +1,28 @@
+import Foundation
+import Kube
+
+/// Writes the cluster's kubeconfig locally (0600, in the state directory), pointed at the cluster
+/// address, and checks that a TLS request through it succeeds.
+struct FetchKubeconfigPhase: Phase {
+    let id = "fetch-kubeconfig"
+    let title = "Fetch the kubeconfig"
+
+    func run(_ context: RunContext) async throws {
+        let node = context.inventory.initialServer
+        await context.step(id, node) {
+            if context.options.dryRun { return .ok("would write \(context.options.stateDirectory.kubeconfigPath)") }
+            guard let kubeconfig = context.kubeconfig else { throw RunAbort("no kubeconfig: the initial server did not start") }
+            let state = context.options.stateDirectory
+            let text = try kubeconfig.text()
+            let unchanged = state.read(state.kubeconfigPath) == Data(text.utf8)
+            if !unchanged { try state.write(Data(text.utf8), to: state.kubeconfigPath) }
+            // Read back what was written: the file itself must work.
+            let written = try Kubeconfig(text: String(decoding: state.read(state.kubeconfigPath) ?? Data(), as: UTF8.self), source: state.kubeconfigPath)
+            let response = try await KubeHTTPClient(credentials: try written.credentials()).request("GET", "/version")
+            guard response.status == 200 else {
+                throw KubeError(.api, "GET /version through \(state.kubeconfigPath) answered \(response.status)", status: response.status)
+            }
+            return unchanged ? .unchanged : .changed(state.kubeconfigPath)
+        }
+    }
+}

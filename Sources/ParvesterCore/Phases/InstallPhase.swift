@@ -1,0 +1,72 @@
+import Foundation
+import SSH
+
+/// Installs the inventory's RKE2 version where another one (or none) is installed: online, the node runs
+/// the install script from its URL; airgap, the artifacts are uploaded over SFTP (only those the node
+/// does not already hold) and the script runs from them.
+struct InstallPhase: Phase {
+    let id = "install-rke2"
+    var title: String { "Install RKE2" }
+    static let artifactsDirectory = "/var/lib/parvester/rke2-artifacts"
+    static let artifactNames = ["install.sh", "rke2.linux-amd64.tar.gz", "rke2-images.linux-amd64.tar.zst", "sha256sum-amd64.txt"]
+
+    func run(_ context: RunContext) async throws {
+        let inventory = context.inventory
+        let version = inventory.cluster.version
+        await context.forEach(context.healthy(inventory.nodes)) { node in
+            await context.step(id, node) {
+                let installed = context.facts(node)?.rke2Version
+                if installed == version { return .unchanged }
+                if context.options.dryRun { return .changed("would install \(version) (installed: \(installed ?? "none"))") }
+                let type = node.role == .server ? "server" : "agent"
+                let environment = "INSTALL_RKE2_VERSION=\(ShellQuote.quote(version)) INSTALL_RKE2_TYPE=\(type)"
+                switch inventory.cluster.install {
+                case .online(let url):
+                    // The node downloads: the memo's `curl -sfL https://get.rke2.io | sh -`, run on the node.
+                    try await context.run(node, "curl -sfL \(ShellQuote.quote(url)) | \(environment) sh -",
+                                          summary: "curl -sfL \(url) | \(environment) sh -", timeout: 1800)
+                case .airgap(let directory):
+                    try await uploadArtifacts(context, node, from: directory)
+                    let dir = ShellQuote.quote(Self.artifactsDirectory)
+                    try await context.run(node, "INSTALL_RKE2_ARTIFACT_PATH=\(dir) \(environment) sh \(dir)/install.sh", timeout: 1800)
+                }
+                try await context.run(node, "systemctl daemon-reload")
+                return .changed("\(installed.map { "\($0) → " } ?? "")\(version)")
+            }
+        }
+        if context.hasFailed(inventory.initialServer) {
+            throw RunAbort("RKE2 could not be installed on the initial server")
+        }
+    }
+
+    private func uploadArtifacts(_ context: RunContext, _ node: Node, from directory: String) async throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw HostRefused("the airgap artifacts directory \(directory) does not exist (cluster.install.artifactsDir)")
+        }
+        let names = Self.artifactNames.filter { FileManager.default.fileExists(atPath: directory + "/" + $0) }
+        guard names.contains("install.sh"), names.contains("rke2.linux-amd64.tar.gz"), names.contains("sha256sum-amd64.txt") else {
+            throw HostRefused("\(directory) lacks RKE2's airgap artifacts: it needs install.sh, rke2.linux-amd64.tar.gz and sha256sum-amd64.txt")
+        }
+        let remote = Self.artifactsDirectory
+        let hashes = try await context.run(node, "mkdir -p \(remote) && cd \(remote) && sha256sum \(names.joined(separator: " ")) 2>/dev/null; true",
+                                           summary: "sha256 of the artifacts already on the node")
+        var present: [String: String] = [:]
+        for line in hashes.stdoutText.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count == 2 { present[String(parts[1])] = String(parts[0]) }
+        }
+        let connection = try await context.connection(for: node)
+        for name in names {
+            let local = directory + "/" + name
+            if present[name] == (try SHA256.hex(fileAt: local)) { continue }
+            let size = (try? FileManager.default.attributesOfItem(atPath: local)[.size] as? Int64) ?? 0
+            context.report.command(target: node.name, "upload \(name) to \(remote)")
+            let report = context.report
+            let target = node.name
+            try await connection.upload(.file(local), to: "\(remote)/\(name)", mode: name == "install.sh" ? 0o755 : 0o644,
+                                        become: node.ssh.become, createDirectory: true, timeout: 3600,
+                                        progress: { sent, total in report.transfer(target: target, file: name, sent: sent, total: max(total, size)) })
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Kube
+import SSH
+
+/// Starts the server that creates the cluster (or restarts it when its configuration changed), then
+/// waits for its node-token and for the API, reached through the cluster address with the kubeconfig RKE2
+/// wrote: TLS must verify, so a cluster address missing from tls-san fails here.
+struct StartInitialServerPhase: Phase {
+    let id = "start-initial-server"
+    let title = "Start the initial server and wait for its token and API"
+
+    func run(_ context: RunContext) async throws {
+        let node = context.inventory.initialServer
+        await context.step(id, node) {
+            if context.options.dryRun { return DryRun.service(context, node, unit: "rke2-server") }
+            let done = try await ServiceStarter.ensureRunning(context, node, unit: "rke2-server", restart: context.configChanged(node))
+            try await Waiter.until("the node-token on \(node.name)", timeout: context.options.waitTimeout) {
+                let result = try await context.run(node, "test -s \(TokenResolver.nodeTokenPath)", allowFailure: true)
+                return (result.succeeded, "no \(TokenResolver.nodeTokenPath) yet")
+            }
+            try context.setKubeconfig(try await KubeconfigSource.fetch(context, from: node))
+            guard let kube = context.kube else { throw RunAbort("no API client") }
+            try await Waiter.until("the Kubernetes API at \(kube.credentials.server)", timeout: context.options.waitTimeout) {
+                let response = try await kube.request("GET", "/readyz", accept: "text/plain")
+                return (response.status == 200, "HTTP \(response.status)")
+            }
+            return done
+        }
+        if context.hasFailed(node) {
+            throw RunAbort("the initial server \(node.name) did not come up; no other node can join")
+        }
+    }
+}
+
+/// The kubeconfig RKE2 writes on a server, pointed at the cluster address.
+enum KubeconfigSource {
+    static let path = "/etc/rancher/rke2/rke2.yaml"
+
+    static func fetch(_ context: RunContext, from node: Node) async throws -> Kubeconfig {
+        let connection = try await context.connection(for: node)
+        context.report.command(target: node.name, "read \(path)")
+        let data = try await connection.download(path, become: node.ssh.become)
+        let address = context.inventory.cluster.address
+        let host = NetworkNames.isIPv6(address) ? "[\(address)]" : address
+        return try Kubeconfig(text: String(decoding: data, as: UTF8.self), source: "\(node.name):\(path)").withServer("https://\(host):6443")
+    }
+}
+
+/// What `plan` says about a service it will not touch.
+enum DryRun {
+    static func service(_ context: RunContext, _ node: Node, unit: String) -> RunContext.Done {
+        let active = context.facts(node)?.isActive(unit) ?? false
+        if active && !context.configChanged(node) { return .unchanged }
+        return .changed(active ? "would restart \(unit) (configuration changed)" : "would start \(unit)")
+    }
+}

@@ -1,0 +1,47 @@
+/// Refuses nodes that would break: a missing uplink, an uplink that carries the SSH connection (moving it
+/// into the bridge would cut it), and `virt-host-validate qemu` failures.
+struct ValidateHostsPhase: Phase {
+    let id = "validate-hosts"
+    let title = "Validate hosts (uplink, virt-host-validate)"
+
+    func run(_ context: RunContext) async throws {
+        let inventory = context.inventory
+        await context.forEach(context.healthy(inventory.nodes)) { node in
+            await context.step(id, node) {
+                guard let facts = context.facts(node) else { throw RunAbort("no facts gathered") }
+                var notes: [String] = []
+                if let uplink = node.uplink {
+                    guard let link = facts.links[uplink] else {
+                        let names = facts.links.keys.filter { $0 != "lo" }.sorted().joined(separator: ", ")
+                        throw HostRefused("the uplink \(uplink) does not exist on \(node.name) (its interfaces: \(names)); set nodes[].uplink or bridge.uplink")
+                    }
+                    let carrier = facts.sshAddress.flatMap { facts.link(carrying: $0) }
+                    if let carrier, carrier.name == uplink || (carrier.name == inventory.bridge.name && link.master == inventory.bridge.name),
+                       !inventory.bridge.allowSSHInterface {
+                        throw HostRefused("the uplink \(uplink) carries the SSH connection (\(facts.sshAddress ?? "")): moving it into \(inventory.bridge.name) can cut the node off. Use another uplink, or set bridge.allowSSHInterface: true")
+                    }
+                }
+                if inventory.cluster.virtHostValidate != .skip, let lines = facts.virtHostValidate {
+                    let failures = lines.filter { $0.contains(": FAIL") }
+                    if !failures.isEmpty {
+                        let text = failures.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "; ")
+                        if inventory.cluster.virtHostValidate == .fail {
+                            throw HostRefused("virt-host-validate qemu: \(text) (set cluster.virtHostValidate: warn to go on anyway)")
+                        }
+                        notes.append("warning: virt-host-validate qemu: \(text)")
+                    }
+                }
+                return .ok(notes.isEmpty ? nil : notes.joined(separator: "; "))
+            }
+        }
+        let initial = inventory.initialServer
+        if context.hasFailed(initial) {
+            throw RunAbort("the initial server \(initial.name) did not pass validation")
+        }
+    }
+}
+
+struct HostRefused: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

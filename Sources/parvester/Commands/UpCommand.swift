@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import ParvesterCore
+import SSH
+
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Build or update the cluster: RKE2 servers and agents, bridges, the kubeconfig.",
+        discussion: """
+            Runs the phases in docs/phases.md against every node of the inventory. Safe to run again: what is \
+            already in place is left alone, so a re-run after a failure goes on where it stopped, and a node \
+            added to the inventory is the only one touched. Exits 0 only when everything converged.
+
+            The kubeconfig is written to the state directory (--state-dir, else $PARVESTER_STATE_DIR/CLUSTER, \
+            $XDG_STATE_HOME/parvester/CLUSTER or ~/.local/state/parvester/CLUSTER).
+            """)
+
+    @OptionGroup var inventoryOptions: InventoryOptions
+    @OptionGroup var outputOptions: OutputOptions
+    @OptionGroup var runOptions: RunCommandOptions
+
+    func run() async throws {
+        let terminal = Terminal()
+        let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
+        let options = try runOptions.runOptions(for: inventory, dryRun: false)
+        let printer = outputOptions.output == .text ? RunPrinter(terminal: terminal, verbose: runOptions.verbose, names: inventory.nodes.map(\.name)) : nil
+        let result = await UpRunner.run(inventory, options: options, observer: printer)
+        switch outputOptions.output {
+        case .json:
+            terminal.print(try JSONOutput.encode(result))
+        case .text:
+            RunSummary.print(result, terminal: terminal)
+        }
+        if !result.ok { throw ExitCodes.failure }
+    }
+}
+
+/// Options shared by `up` and `plan`.
+struct RunCommandOptions: ParsableArguments {
+    @Option(name: .long, help: "Where the token (if generated), kubeconfig and last report are kept.")
+    var stateDir: String?
+
+    @Option(name: .long, help: "How long to wait for a service to start or nodes to become Ready (e.g. 90s, 15m).")
+    var waitTimeout: String = "15m"
+
+    @Flag(name: [.short, .long], help: "Print the commands run on nodes (secrets never appear).")
+    var verbose = false
+
+    @Flag(name: .long, help: "Record host keys of nodes not yet in known_hosts (a changed key is still refused).")
+    var acceptNewHostKeys = false
+
+    func runOptions(for inventory: Inventory, dryRun: Bool) throws -> RunOptions {
+        guard let timeout = DurationValue.parsing(waitTimeout) else {
+            throw ValidationError("--wait-timeout \(waitTimeout) is not a duration such as 90s or 15m")
+        }
+        let state = stateDir.map { StateDirectory(path: $0) } ?? StateDirectory.default(cluster: inventory.cluster.name)
+        return RunOptions(waitTimeout: timeout.seconds, stateDirectory: state, hostKeyPolicy: acceptNewHostKeys ? .acceptNew : .strict,
+                          dryRun: dryRun)
+    }
+}
+
+enum RunSummary {
+    static func print(_ result: UpResult, terminal: Terminal) {
+        let time = String(format: "%.1fs", result.seconds)
+        if result.ok {
+            terminal.print(terminal.green("✓ cluster \(result.cluster) converged") + " in \(time): \(result.changed) changed")
+            if let kubeconfig = result.kubeconfig { terminal.print("  kubeconfig: \(kubeconfig)") }
+            return
+        }
+        terminal.print(terminal.red("✗ cluster \(result.cluster) did not converge") + " (\(time))")
+        if let aborted = result.aborted { terminal.print("  stopped: \(aborted)") }
+        for (node, why) in result.failedNodes.sorted(by: { $0.key < $1.key }) {
+            terminal.print("  \(node): \(why.split(separator: "\n").first ?? "")")
+        }
+        terminal.print("  Fix the cause and run `parvester up` again: finished work is not redone.")
+    }
+}

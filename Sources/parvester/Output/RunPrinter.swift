@@ -1,0 +1,80 @@
+import Foundation
+import ParvesterCore
+
+/// Prints a run as it happens: a header per phase, one line per node per phase (outcome and time), and
+/// upload progress on a terminal. Thread-safe: nodes report in parallel.
+final class RunPrinter: RunObserver, @unchecked Sendable {
+    private let terminal: Terminal
+    private let verbose: Bool
+    private let lock = NSLock()
+    private let nameWidth: Int
+    private var lastProgress: [String: Date] = [:]
+    private var progressShown = false
+
+    init(terminal: Terminal, verbose: Bool, names: [String]) {
+        self.terminal = terminal
+        self.verbose = verbose
+        nameWidth = max(7, names.map(\.count).max() ?? 0)
+    }
+
+    func phaseStarted(_ phase: String, title: String) {
+        lock.withLock {
+            endProgressLine()
+            terminal.print(terminal.bold("▸ \(title)") + terminal.dim(" [\(phase)]"))
+        }
+    }
+
+    func recorded(_ record: StepRecord) {
+        let mark: String
+        switch record.outcome {
+        case .changed: mark = terminal.green("changed  ")
+        case .unchanged: mark = terminal.dim("unchanged")
+        case .ok: mark = "ok       "
+        case .failed: mark = terminal.red("failed   ")
+        case .skipped: mark = terminal.dim("skipped  ")
+        }
+        let time = String(format: "%6.2fs", record.seconds)
+        let detail = record.detail.map { record.outcome == .failed ? "  " + terminal.red($0) : "  " + $0 } ?? ""
+        lock.withLock {
+            endProgressLine()
+            terminal.print("  \(record.target.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(mark) \(terminal.dim(time))\(detail)")
+        }
+    }
+
+    func command(target: String, _ summary: String) {
+        guard verbose else { return }
+        lock.withLock {
+            endProgressLine()
+            terminal.print(terminal.dim("    \(target): \(summary)"))
+        }
+    }
+
+    func transfer(target: String, file: String, sent: Int64, total: Int64) {
+        guard terminal.colourOut else { return }  // progress bars only on a terminal
+        lock.withLock {
+            let key = target + file
+            let now = Date()
+            if sent < total, let last = lastProgress[key], now.timeIntervalSince(last) < 0.2 { return }
+            lastProgress[key] = now
+            let fraction = total > 0 ? Double(sent) / Double(total) : 1
+            let bar = String(repeating: "█", count: Int(fraction * 20)).padding(toLength: 20, withPad: "░", startingAt: 0)
+            let line = "  \(target.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(bar) \(Int(fraction * 100))% \(file) \(ByteCount.text(sent))/\(ByteCount.text(total))"
+            terminal.print("\r\u{1B}[2K" + line, terminator: "")
+            progressShown = true
+        }
+    }
+
+    private func endProgressLine() {
+        if progressShown {
+            terminal.print("\r\u{1B}[2K", terminator: "")
+            progressShown = false
+        }
+    }
+}
+
+enum ByteCount {
+    static func text(_ bytes: Int64) -> String {
+        let mib = Double(bytes) / 1_048_576
+        return mib >= 1 ? String(format: "%.1f MiB", mib) : String(format: "%.0f KiB", Double(bytes) / 1024)
+    }
+}
