@@ -11,8 +11,8 @@ PARVESTER := .build/debug/parvester
 # the double's TLS in tests; openssh-client is what the benchmark compares against.
 APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev libssl-dev pkg-config python3 python3-yaml \
 	iproute2 openssh-server openssh-client sudo openssl curl
-# The lab for `make test`: 50 nodes for the parallel test, two more for fault tests.
-LAB_NODES ?= 52
+# The lab for `make test`: 50 nodes for the parallel test, two more for fault tests, the rest for `up`.
+LAB_NODES ?= 80
 N ?= 3
 LAB := python3 Tests/Lab/lab.py
 

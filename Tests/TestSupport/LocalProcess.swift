@@ -40,6 +40,34 @@ public struct LocalProcess {
                       stderr: String(decoding: errors.wait(), as: UTF8.self))
     }
 
+    /// Like `run`, but waits without holding a thread: long runs (a whole `parvester up`) must not tie
+    /// up Swift's small cooperative pool while other tests run.
+    public static func runAsync(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
+                                directory: URL? = nil, started: (@Sendable (Int32) -> Void)? = nil) async throws -> Output {
+        let process = Process()
+        if executable.hasPrefix("/") {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + arguments
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = directory }
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let out = ErrorCollector(stdout.fileHandleForReading)
+        let errors = ErrorCollector(stderr.fileHandleForReading)
+        let exited = AsyncExit()
+        process.terminationHandler = { exited.finish($0.terminationStatus) }
+        try process.run()
+        started?(process.processIdentifier)
+        let status = await exited.wait()
+        return Output(status: status, stdout: String(decoding: out.wait(), as: UTF8.self), stderr: String(decoding: errors.wait(), as: UTF8.self))
+    }
+
     /// The built binaries sit next to the test runner.
     public static func builtProduct(_ name: String) -> URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name)
@@ -60,5 +88,34 @@ private final class ErrorCollector: @unchecked Sendable {
     func wait() -> Data {
         done.wait()
         return data
+    }
+}
+
+/// A process's exit, awaited without blocking a thread.
+private final class AsyncExit: @unchecked Sendable {
+    private let lock = NSLock()
+    private var status: Int32?
+    private var waiter: CheckedContinuation<Int32, Never>?
+
+    func finish(_ code: Int32) {
+        lock.lock()
+        status = code
+        let waiting = waiter
+        waiter = nil
+        lock.unlock()
+        waiting?.resume(returning: code)
+    }
+
+    func wait() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if let status {
+                lock.unlock()
+                continuation.resume(returning: status)
+            } else {
+                waiter = continuation
+                lock.unlock()
+            }
+        }
     }
 }

@@ -17,6 +17,8 @@ final class RunLock: @unchecked Sendable {
         var started: String
         var user: String
         var since: String
+        /// This run's own identity, which release checks for.
+        var run: String?
     }
 
     let node: Node
@@ -28,12 +30,14 @@ final class RunLock: @unchecked Sendable {
         let pid = getpid()
         holder = Holder(host: ProcessInfo.processInfo.hostName, pid: pid, started: Self.startTime(of: pid) ?? "",
                         user: ProcessInfo.processInfo.environment["USER"] ?? NSUserName(),
-                        since: ISO8601DateFormatter().string(from: Date()))
+                        since: ISO8601DateFormatter().string(from: Date()), run: UUID().uuidString)
     }
 
     /// Takes the lock, or throws naming who holds it. Returns whether a stale lock was taken over.
     func acquire(_ context: RunContext) async throws -> String? {
-        let info = String(decoding: try JSONEncoder().encode(holder), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let info = String(decoding: try encoder.encode(holder), as: UTF8.self)
         let dir = ShellQuote.quote(Self.directory)
         // mkdir is the atomic test-and-set; the holder file follows. Output: "acquired", or the holder and
         // the seconds since its last heartbeat.
@@ -85,9 +89,9 @@ final class RunLock: @unchecked Sendable {
     func release(_ context: RunContext) async throws {
         beat?.cancel()
         let dir = ShellQuote.quote(Self.directory)
-        let mine = ShellQuote.quote(String(decoding: try JSONEncoder().encode(holder), as: UTF8.self))
+        let mine = ShellQuote.quote("\"run\":\"\(holder.run ?? "")\"")
         // Only our own lock: a run that lost it to a takeover must not remove the new holder's.
-        try await context.run(node, "[ \"$(cat \(dir)/holder 2>/dev/null)\" = \(mine) ] && rm -rf \(dir); true", summary: "release the run lock")
+        try await context.run(node, "grep -qF \(mine) \(dir)/holder 2>/dev/null && rm -rf \(dir); true", summary: "release the run lock")
     }
 
     /// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.

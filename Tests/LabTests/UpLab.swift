@@ -1,0 +1,105 @@
+import Foundation
+import SSH
+import TestSupport
+import Testing
+
+/// A cluster of lab nodes for `parvester up` tests: its own inventory and state directory under the lab
+/// directory, the built binary run as a user would run it.
+struct UpCluster {
+    struct Member {
+        var name: String
+        var role: String
+        var extra: String = ""
+    }
+
+    let name: String
+    let directory: URL
+    var members: [Member]
+    var clusterExtra: String
+    var topExtra: String
+
+    var inventoryPath: String { directory.appendingPathComponent("inventory.yaml").path }
+    var stateDirectory: String { directory.appendingPathComponent("state").path }
+
+    /// A fresh cluster on `members`: leftovers of earlier runs on those nodes are removed first.
+    static func make(_ name: String, _ members: [Member], clusterExtra: String = "", topExtra: String = "") async throws -> UpCluster {
+        let directory = URL(fileURLWithPath: Lab.directory).appendingPathComponent("up/\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let cluster = UpCluster(name: name, directory: directory, members: members, clusterExtra: clusterExtra, topExtra: topExtra)
+        for member in members { try await reset(member.name) }
+        try cluster.writeInventory()
+        return cluster
+    }
+
+    /// Removes RKE2, its configuration, the bridge and the run lock from a node.
+    static func reset(_ node: String) async throws {
+        let connection = try await Lab.connect(node)
+        defer { Task { await connection.close() } }
+        _ = try await connection.run("""
+            test -x /usr/local/bin/rke2-uninstall.sh && /usr/local/bin/rke2-uninstall.sh >/dev/null 2>&1
+            systemctl disable --now parvester-bridge-br0.service >/dev/null 2>&1
+            rm -f /etc/systemd/system/parvester-bridge-br0.service
+            ip link del br0 2>/dev/null
+            rm -rf /etc/rancher/rke2 /var/lib/parvester /var/lib/rancher/rke2
+            true
+            """, timeout: 60)
+    }
+
+    func writeInventory() throws {
+        let lab = try Lab.require()
+        let first = try Lab.node(members.first { $0.role == "server" }!.name)
+        var lines = [
+            "cluster:", "  name: \(name)", "  address: \(first.address)",
+            "  install: {method: airgap, artifactsDir: \(lab.artifacts)}",
+        ]
+        if !clusterExtra.isEmpty { lines.append(clusterExtra) }
+        lines += [
+            "ssh:", "  user: root", "  identityFile: \(lab.client_keys["ed25519"]!)", "  knownHostsFile: \(lab.known_hosts)",
+            "  connectTimeout: 5s",
+            "bridge: {uplink: eth1}",
+            "nodes:",
+        ]
+        for member in members {
+            let node = try Lab.node(member.name)
+            lines.append("  - {name: \(member.name), address: \(node.address), role: \(member.role)\(member.extra.isEmpty ? "" : ", " + member.extra)}")
+        }
+        if !topExtra.isEmpty { lines.append(topExtra) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: inventoryPath, atomically: true, encoding: .utf8)
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
+        }
+        var steps: [[String: Any]] { json["steps"] as? [[String: Any]] ?? [] }
+
+        /// (phase, target, outcome) of every step.
+        var outcomes: [(phase: String, target: String, outcome: String)] {
+            steps.map { ($0["phase"] as? String ?? "", $0["target"] as? String ?? "", $0["outcome"] as? String ?? "") }
+        }
+    }
+
+    /// `parvester up` on this cluster; JSON output unless `arguments` say otherwise.
+    func up(_ arguments: [String] = ["--output", "json"], started: (@Sendable (Int32) -> Void)? = nil) async throws -> Run {
+        let binary = LocalProcess.builtProduct("parvester").path
+        let output = try await LocalProcess.runAsync(
+            binary, ["up", "-i", inventoryPath, "--state-dir", stateDirectory, "--wait-timeout", "90s"] + arguments, started: started)
+        return Run(status: output.status, stdout: output.stdout, stderr: output.stderr)
+    }
+
+    /// Managed files of a node with inode, mtime (ns), mode and sha256; services and the bridge.
+    static func snapshot(_ node: String) async throws -> String {
+        let connection = try await Lab.connect(node)
+        defer { Task { await connection.close() } }
+        return try await connection.run("""
+            for f in /etc/rancher/rke2/config.yaml /etc/rancher/rke2/config.yaml.d/10-server.yaml /etc/systemd/system/parvester-bridge-br0.service; do
+              [ -e "$f" ] && echo "$(stat -c '%n %i %.9Y %a' "$f") $(sha256sum < "$f" | cut -c1-16)"
+            done
+            for u in rke2-server rke2-agent parvester-bridge-br0; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)"; done
+            ip -o link show master br0 2>/dev/null | awk '{print "br0 port " $2}'
+            """, timeout: 30).stdoutText
+    }
+}
