@@ -36,11 +36,12 @@ struct UpCluster {
         let connection = try await Lab.connect(node)
         defer { Task { await connection.close() } }
         _ = try await connection.run("""
+            systemctl disable --now rke2-server >/dev/null 2>&1; systemctl disable --now rke2-agent >/dev/null 2>&1
             test -x /usr/local/bin/rke2-uninstall.sh && /usr/local/bin/rke2-uninstall.sh >/dev/null 2>&1
             systemctl disable --now parvester-bridge-br0.service >/dev/null 2>&1
             rm -f /etc/systemd/system/parvester-bridge-br0.service
             ip link del br0 2>/dev/null
-            rm -rf /etc/rancher/rke2 /var/lib/parvester /var/lib/rancher/rke2
+            rm -rf /etc/rancher/rke2 /var/lib/parvester/* /var/lib/rancher/rke2
             true
             """, timeout: 60)
     }
@@ -54,7 +55,8 @@ struct UpCluster {
         ]
         if !clusterExtra.isEmpty { lines.append(clusterExtra) }
         lines += [
-            "ssh:", "  user: root", "  identityFile: \(lab.client_keys["ed25519"]!)", "  knownHostsFile: \(lab.known_hosts)",
+            // pvuser (sudo without password): root's login shell on this machine is slow to start.
+            "ssh:", "  user: pvuser", "  identityFile: \(lab.client_keys["ed25519"]!)", "  knownHostsFile: \(lab.known_hosts)",
             "  connectTimeout: 5s",
             "bridge: {uplink: eth1}",
             "nodes:",
@@ -82,21 +84,30 @@ struct UpCluster {
         }
     }
 
+    var upArguments: [String] { ["up", "-i", inventoryPath, "--state-dir", stateDirectory, "--wait-timeout", "90s"] }
+
+    /// `parvester up`, handing each printed line to `onLine` as it comes (with the process id).
+    func upStreaming(_ arguments: [String], onLine: @escaping @Sendable (String, Int32) -> Void) async throws -> Run {
+        let output = try await LocalProcess.runStreaming(LocalProcess.builtProduct("parvester").path, upArguments + arguments, onLine: onLine)
+        return Run(status: output.status, stdout: output.stdout, stderr: output.stderr)
+    }
+
     /// `parvester up` on this cluster; JSON output unless `arguments` say otherwise.
     func up(_ arguments: [String] = ["--output", "json"], started: (@Sendable (Int32) -> Void)? = nil) async throws -> Run {
         let binary = LocalProcess.builtProduct("parvester").path
         let output = try await LocalProcess.runAsync(
-            binary, ["up", "-i", inventoryPath, "--state-dir", stateDirectory, "--wait-timeout", "90s"] + arguments, started: started)
+            binary, upArguments + arguments, started: started)
         return Run(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 
-    /// Managed files of a node with inode, mtime (ns), mode and sha256; services and the bridge.
-    static func snapshot(_ node: String) async throws -> String {
+    /// Managed files of a node with (unless `identity` is false) inode and mtime in ns, then mode and
+    /// sha256; services and the bridge.
+    static func snapshot(_ node: String, identity: Bool = true) async throws -> String {
         let connection = try await Lab.connect(node)
         defer { Task { await connection.close() } }
         return try await connection.run("""
             for f in /etc/rancher/rke2/config.yaml /etc/rancher/rke2/config.yaml.d/10-server.yaml /etc/systemd/system/parvester-bridge-br0.service; do
-              [ -e "$f" ] && echo "$(stat -c '%n %i %.9Y %a' "$f") $(sha256sum < "$f" | cut -c1-16)"
+              [ -e "$f" ] && echo "$(stat -c '\(identity ? "%n %i %.9Y %a" : "%n %a")' "$f") $(sha256sum < "$f" | cut -c1-16)"
             done
             for u in rke2-server rke2-agent parvester-bridge-br0; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)"; done
             ip -o link show master br0 2>/dev/null | awk '{print "br0 port " $2}'

@@ -68,6 +68,39 @@ public struct LocalProcess {
         return Output(status: status, stdout: String(decoding: out.wait(), as: UTF8.self), stderr: String(decoding: errors.wait(), as: UTF8.self))
     }
 
+    /// Runs a program and hands each line of its stdout, as it comes, to `onLine` with the process id
+    /// (to signal it from there). Waits without holding a thread.
+    public static func runStreaming(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                                    onLine: @escaping @Sendable (String, Int32) -> Void) async throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let errors = ErrorCollector(stderr.fileHandleForReading)
+        let lines = LineStream()
+        let exited = AsyncExit()
+        process.terminationHandler = { exited.finish($0.terminationStatus) }
+        try process.run()
+        let pid = process.processIdentifier
+        let reader = stdout.fileHandleForReading
+        let finished = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while true {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                for line in lines.add(chunk) { onLine(line, pid) }
+            }
+            finished.signal()
+        }
+        let status = await exited.wait()
+        finished.wait()
+        return Output(status: status, stdout: lines.all, stderr: String(decoding: errors.wait(), as: UTF8.self))
+    }
+
     /// The built binaries sit next to the test runner.
     public static func builtProduct(_ name: String) -> URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name)
@@ -118,4 +151,23 @@ private final class AsyncExit: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Splits a byte stream into lines, keeping everything seen.
+private final class LineStream: @unchecked Sendable {
+    private var pending = Data()
+    private var seen = Data()
+
+    func add(_ chunk: Data) -> [String] {
+        seen.append(chunk)
+        pending.append(chunk)
+        var lines: [String] = []
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+            pending = Data(pending[pending.index(after: newline)...])
+        }
+        return lines
+    }
+
+    var all: String { String(decoding: seen, as: UTF8.self) }
 }

@@ -28,7 +28,6 @@ enum FactsProbe {
               echo "link${t}$name $state $bridge ${master:--}"
             done
             ip -o addr show 2>/dev/null | awk -v t="$t" '{split($4, a, "/"); print "addr" t $2 " " a[1]}'
-            echo "ssh${t}$(echo "$SSH_CONNECTION" | awk '{print $3}')"
             if command -v virt-host-validate >/dev/null 2>&1; then virt-host-validate qemu 2>&1 | sed "s/^/vhv${t}/"; else echo "vhv${t}-absent-"; fi
             true
             """
@@ -57,7 +56,6 @@ enum FactsProbe {
             case "addr" where fields.count == 2:
                 facts.links[fields[0], default: NodeFacts.Link(name: fields[0], up: false, master: nil, isBridge: false, addresses: [])]
                     .addresses.append(fields[1])
-            case "ssh": facts.sshAddress = value.isEmpty ? nil : value
             case "vhv":
                 if value == "-absent-" { hasValidate = false } else { validate.append(value) }
             default: break

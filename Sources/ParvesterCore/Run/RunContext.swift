@@ -10,8 +10,13 @@ public struct RunOptions: Sendable {
     public var hostKeyPolicy: HostKeyPolicy
     /// Gather facts and report what would change, without changing anything (`plan`).
     public var dryRun: Bool
+    /// The longest any one remote command or small file write may take (install scripts and artifact
+    /// uploads excepted): a node whose link died fails after this, naming the node and phase.
+    public var commandTimeout: TimeInterval
 
-    public init(waitTimeout: TimeInterval = 900, stateDirectory: StateDirectory, hostKeyPolicy: HostKeyPolicy = .strict, dryRun: Bool = false) {
+    public init(waitTimeout: TimeInterval = 900, stateDirectory: StateDirectory, hostKeyPolicy: HostKeyPolicy = .strict, dryRun: Bool = false,
+                commandTimeout: TimeInterval = 120) {
+        self.commandTimeout = commandTimeout
         self.waitTimeout = waitTimeout
         self.stateDirectory = stateDirectory
         self.hostKeyPolicy = hostKeyPolicy
@@ -156,10 +161,10 @@ public final class RunContext: @unchecked Sendable {
 
     /// Runs a command on a node with the node's privileges, failing with its stderr when it fails.
     @discardableResult
-    func run(_ node: Node, _ command: String, summary: String? = nil, timeout: TimeInterval = 120, allowFailure: Bool = false) async throws -> CommandResult {
+    func run(_ node: Node, _ command: String, summary: String? = nil, timeout: TimeInterval? = nil, allowFailure: Bool = false) async throws -> CommandResult {
         let connection = try await connection(for: node)
         report.command(target: node.name, masked(summary ?? command))
-        let result = try await connection.run(command, become: node.ssh.become, timeout: timeout, summary: summary)
+        let result = try await connection.run(command, become: node.ssh.become, timeout: timeout ?? options.commandTimeout, summary: summary)
         if !allowFailure && !result.succeeded {
             let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
             throw RemoteCommandFailed(summary: summary ?? command, status: result.exitStatus, stderr: masked(stderr))
@@ -171,7 +176,8 @@ public final class RunContext: @unchecked Sendable {
     func write(_ file: RenderedFile, to node: Node) async throws {
         let connection = try await connection(for: node)
         report.command(target: node.name, "write \(file.path) (mode \(String(file.mode, radix: 8)))")
-        try await connection.upload(.data(Data(file.content.utf8)), to: file.path, mode: file.mode, become: node.ssh.become, createDirectory: true)
+        try await connection.upload(.data(Data(file.content.utf8)), to: file.path, mode: file.mode, become: node.ssh.become, createDirectory: true,
+                                    timeout: options.commandTimeout)
     }
 
     func close() async { await pool.closeAll() }

@@ -68,9 +68,10 @@ final class RunLock: @unchecked Sendable {
     private func isStale(_ other: Holder?, age: TimeInterval) -> Bool {
         guard let other else { return age > Self.staleAfter }
         if other.host == holder.host, other.pid != holder.pid || other.started != holder.started {
-            // Same machine: the holder is gone if its process is (or the PID now belongs to another process).
-            if kill(other.pid, 0) != 0 && errno == ESRCH { return true }
-            if let started = Self.startTime(of: other.pid), started != other.started { return true }
+            // Same machine: the holder is gone if its process is, is a zombie nobody reaped, or the PID now
+            // belongs to another process.
+            guard let started = Self.startTime(of: other.pid), !Self.isZombie(other.pid) else { return true }
+            if started != other.started { return true }
         }
         return age > Self.staleAfter
     }
@@ -92,6 +93,11 @@ final class RunLock: @unchecked Sendable {
         let mine = ShellQuote.quote("\"run\":\"\(holder.run ?? "")\"")
         // Only our own lock: a run that lost it to a takeover must not remove the new holder's.
         try await context.run(node, "grep -qF \(mine) \(dir)/holder 2>/dev/null && rm -rf \(dir); true", summary: "release the run lock")
+    }
+
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: end)...].split(separator: " ").first == "Z"
     }
 
     /// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.

@@ -44,6 +44,9 @@ struct RunCommandOptions: ParsableArguments {
     @Option(name: .long, help: "How long to wait for a service to start or nodes to become Ready (e.g. 90s, 15m).")
     var waitTimeout: String = "15m"
 
+    @Option(name: .long, help: "How long one remote command may take (install scripts and uploads excepted).")
+    var commandTimeout: String = "2m"
+
     @Flag(name: [.short, .long], help: "Print the commands run on nodes (secrets never appear).")
     var verbose = false
 
@@ -54,9 +57,12 @@ struct RunCommandOptions: ParsableArguments {
         guard let timeout = DurationValue.parsing(waitTimeout) else {
             throw ValidationError("--wait-timeout \(waitTimeout) is not a duration such as 90s or 15m")
         }
+        guard let commandLimit = DurationValue.parsing(commandTimeout), commandLimit.milliseconds > 0 else {
+            throw ValidationError("--command-timeout \(commandTimeout) is not a duration such as 30s or 2m")
+        }
         let state = stateDir.map { StateDirectory(path: $0) } ?? StateDirectory.default(cluster: inventory.cluster.name)
         return RunOptions(waitTimeout: timeout.seconds, stateDirectory: state, hostKeyPolicy: acceptNewHostKeys ? .acceptNew : .strict,
-                          dryRun: dryRun)
+                          dryRun: dryRun, commandTimeout: commandLimit.seconds)
     }
 }
 

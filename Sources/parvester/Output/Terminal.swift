@@ -17,8 +17,9 @@ struct Terminal {
         colourErr = allowed && isatty(STDERR_FILENO) == 1
     }
 
+    /// Written at once, also into a pipe (`| tee`, a CI log): a run's lines appear as they happen.
     func print(_ text: String, terminator: String = "\n") {
-        Swift.print(text, terminator: terminator)
+        FileHandle.standardOutput.write(Data((text + terminator).utf8))
     }
 
     func error(_ text: String) {

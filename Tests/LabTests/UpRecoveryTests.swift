@@ -1,0 +1,113 @@
+import Foundation
+import SSH
+import TestSupport
+import Testing
+
+/// A run that dies or loses a node is fixed by running again. Nodes lab68-lab79 and lab8-lab10 only.
+@Suite("up recovers from kills and cut links", .enabled(if: !Lab.skipped, Lab.skipReason))
+struct UpRecoveryTests {
+    /// Lines of `up -v` seen so far, and when to SIGKILL the run.
+    final class Killer: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        let at: Int
+        init(at: Int) { self.at = at }
+        func line(_ pid: Int32) {
+            let reached = lock.withLock { count += 1; return count == at }
+            if reached { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// path → "mode hash" of each managed file a snapshot lists.
+    private func files(_ snapshot: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in snapshot.split(separator: "\n") where line.hasPrefix("/") {
+            let parts = line.split(separator: " ").map(String.init)
+            result[parts[0]] = parts.dropFirst().joined(separator: " ")
+        }
+        return result
+    }
+
+    /// Half of the 20 kill points, on one 3-node cluster (two servers, one agent): kills land on the
+    /// `k`-th line of `up -v` (a command about to run, or a step's result), spread over the whole run.
+    /// Returns the phase each kill landed in.
+    private func killAndRecover(_ name: String, nodes: [String], points: [Int], of total: Int) async throws -> [String] {
+        let cluster = try await UpCluster.make(name, [.init(name: nodes[0], role: "server"), .init(name: nodes[1], role: "server"),
+                                                      .init(name: nodes[2], role: "agent")])
+        let reference = try await cluster.upStreaming(["-v"]) { _, _ in }
+        try #require(reference.status == 0, "the uninterrupted run: \(reference.stdout.suffix(1500))")
+        let lineCount = reference.stdout.split(separator: "\n").count
+        var expected: [String: String] = [:]
+        for node in nodes { expected[node] = try await UpCluster.snapshot(node, identity: false) }
+
+        var phases: [String] = []
+        for point in points {
+            let at = max(1, lineCount * (2 * point + 1) / (2 * total))
+            await withTaskGroup(of: Void.self) { group in
+                for node in nodes { group.addTask { try? await UpCluster.reset(node) } }
+            }
+            let killer = Killer(at: at)
+            let killed = try await cluster.upStreaming(["-v"]) { _, pid in killer.line(pid) }
+            let printed = killed.stdout.split(separator: "\n")
+            let lastLine = printed.last.map(String.init) ?? ""
+            #expect(killed.status != 0, "the run was killed at line \(at) of \(lineCount), before it finished")
+            let header = printed.last { $0.hasPrefix("▸ ") } ?? ""
+            phases.append(header.split(separator: "[").last.map { String($0.dropLast()) } ?? "before any phase")
+            for node in nodes {
+                let now = files(try await UpCluster.snapshot(node, identity: false))
+                let wanted = files(expected[node]!)
+                for (path, state) in now {
+                    #expect(state == wanted[path], "kill at line \(at) (\(lastLine)): \(node):\(path) is partial or wrong: \(state)")
+                }
+            }
+            let rerun = try await cluster.up()
+            #expect(rerun.status == 0, "re-run after a kill at line \(at) (\(lastLine)): \(rerun.stdout.suffix(1500))")
+            for node in nodes {
+                #expect(try await UpCluster.snapshot(node, identity: false) == expected[node], "\(node) after a kill at line \(at) (\(lastLine))")
+            }
+        }
+        return phases
+    }
+
+    @Test func killedAtTwentyPointsARerunConverges() async throws {
+        _ = try Lab.require(nodes: 79)
+        // Four clusters in parallel, five kill points each: most of a run is waiting on the doubles.
+        let phases = try await withThrowingTaskGroup(of: [String].self) { group in
+            for (index, first) in [68, 71, 74, 77].enumerated() {
+                group.addTask {
+                    try await killAndRecover("kill-\(index)", nodes: (first..<first + 3).map { "lab\($0)" },
+                                             points: Array(stride(from: index, to: 20, by: 4)), of: 20)
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(phases.count == 20)
+        // The kills land all over the run, not only in one phase.
+        let distinct = Set(phases)
+        #expect(distinct.count >= 8, "kills landed in \(phases)")
+        for phase in ["push-config", "install-rke2", "start-initial-server", "join-servers", "bridges"] {
+            #expect(distinct.contains(phase), "no kill during \(phase): \(phases)")
+        }
+    }
+
+    @Test func aCutLinkFailsThatNodeOnlyAndARerunConverges() async throws {
+        let cluster = try await UpCluster.make("cut", [.init(name: "lab8", role: "server"), .init(name: "lab9", role: "agent"),
+                                                       .init(name: "lab10", role: "agent")])
+        defer { try? Lab.fault("lab10", "link-up") }
+        let run = try await cluster.upStreaming(["--command-timeout", "10s"]) { line, _ in
+            if line.contains("[start-initial-server]") { try? Lab.fault("lab10", "link-down") }
+        }
+        #expect(run.status == 1)
+        let failed = run.stdout.split(separator: "\n").filter { $0.contains("lab10") && $0.contains("failed") }
+        #expect(!failed.isEmpty, "lab10's failure is reported: \(run.stdout.suffix(2000))")
+        #expect(run.stdout.contains("lab10: join-agents:") || run.stdout.contains("lab10: bridges:"), "the summary names node and phase: \(run.stdout.suffix(800))")
+        for node in ["lab8", "lab9"] {
+            #expect(run.stdout.contains("  \(node) ") && !run.stdout.contains("\(node): "), "\(node) finished")
+            #expect(try await UpCluster.snapshot(node).contains("br0 port eth1"), "\(node)'s bridge, which does not depend on lab10")
+        }
+        try Lab.fault("lab10", "link-up")
+        let rerun = try await cluster.up()
+        #expect(rerun.status == 0, "\(rerun.stdout.suffix(1500))")
+        #expect(try await UpCluster.snapshot("lab10").contains("rke2-agent active enabled"))
+    }
+}
