@@ -85,6 +85,8 @@ public struct Kubeconfig: Sendable {
 
     public func text() throws -> String { try YAMLEmitter.emit(document) }
 
+    mutating func replaceDocument(_ node: YAMLNode) { document = node }
+
     private static func replacing(in node: YAMLNode, path: [String], _ change: (YAMLNode) -> YAMLNode) -> YAMLNode {
         guard let key = path.first, let pairs = node.mapping else { return node }
         let rest = Array(path.dropFirst())

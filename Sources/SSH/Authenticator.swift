@@ -30,7 +30,7 @@ public struct SSHCredentials: Sendable {
     }
 
     static var defaultIdentityFiles: [String] {
-        ["id_ed25519", "id_ecdsa", "id_rsa"].map { NSHomeDirectory() + "/.ssh/" + $0 }
+        ["id_ed25519", "id_ecdsa", "id_rsa"].map { UserHome.path + "/.ssh/" + $0 }
     }
 }
 

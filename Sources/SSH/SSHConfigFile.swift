@@ -40,7 +40,7 @@ public struct SSHConfigFile: Sendable {
 
     /// `~/.ssh/config`, or nil when there is none.
     public static func userConfig() -> SSHConfigFile? {
-        let path = ProcessInfo.processInfo.environment["PARVESTER_SSH_CONFIG"] ?? NSHomeDirectory() + "/.ssh/config"
+        let path = ProcessInfo.processInfo.environment["PARVESTER_SSH_CONFIG"] ?? UserHome.path + "/.ssh/config"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return SSHConfigFile(text: String(decoding: data, as: UTF8.self))
     }
@@ -72,8 +72,8 @@ public struct SSHConfigFile: Sendable {
     }
 
     private static func expand(_ path: String, alias: String) -> String {
-        var path = path.replacingOccurrences(of: "%d", with: NSHomeDirectory()).replacingOccurrences(of: "%h", with: alias)
-        if path.hasPrefix("~/") { path = NSHomeDirectory() + path.dropFirst() }
+        var path = path.replacingOccurrences(of: "%d", with: UserHome.path).replacingOccurrences(of: "%h", with: alias)
+        if path.hasPrefix("~/") { path = UserHome.path + path.dropFirst() }
         return path
     }
 

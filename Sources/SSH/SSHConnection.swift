@@ -26,7 +26,7 @@ public struct SSHOptions: Sendable {
     public var sudoPassword: String?
     public static let sudoPasswordVariable = "PARVESTER_BECOME_PASSWORD"
 
-    public init(connectTimeout: TimeInterval = 10, knownHostsPath: String = NSHomeDirectory() + "/.ssh/known_hosts",
+    public init(connectTimeout: TimeInterval = 10, knownHostsPath: String = UserHome.path + "/.ssh/known_hosts",
                 hostKeyPolicy: HostKeyPolicy = .strict, keepaliveInterval: TimeInterval = 15, sudoPassword: String? = nil) {
         self.connectTimeout = connectTimeout
         self.knownHostsPath = knownHostsPath

@@ -7,13 +7,13 @@ enum FactsProbe {
 
     /// Also removes what an interrupted upload may have left (`.NAME.parvester-*` next to managed files):
     /// a run holding the lock is the only writer.
-    static func command(managedFiles: [String], units: [String]) -> String {
+    static func command(managedFiles: [String], units: [String], cleanUp: Bool = true) -> String {
         let files = managedFiles.map(ShellQuote.quote).joined(separator: " ")
         let directories = Set(managedFiles.map { String($0[..<($0.lastIndex(of: "/") ?? $0.endIndex)]) }).sorted().map(ShellQuote.quote).joined(separator: " ")
         let unitList = units.map(ShellQuote.quote).joined(separator: " ")
         return """
             t=$(printf '\\t')
-            for d in \(directories); do [ -d "$d" ] && find "$d" -maxdepth 1 -name '.*.parvester-*' -type f -delete 2>/dev/null; done
+            \(cleanUp ? "for d in \(directories); do [ -d \"$d\" ] && find \"$d\" -maxdepth 1 -name '.*.parvester-*' -type f -delete 2>/dev/null; done" : ":")
             . /etc/os-release 2>/dev/null; echo "os${t}${ID:-unknown} ${VERSION_ID:-}"
             echo "arch${t}$(uname -m)"
             v=$(PATH=/usr/local/bin:/usr/bin:/bin:$PATH rke2 --version 2>/dev/null | head -n 1 | awk '{print $3}'); echo "rke2${t}$v"

@@ -7,7 +7,8 @@ struct GatherFactsPhase: Phase {
         let managed = ManagedFiles(inventory: context.inventory)
         await context.forEach(context.healthy(context.inventory.nodes)) { node in
             await context.step(id, node) {
-                let output = try await context.run(node, FactsProbe.command(managedFiles: managed.all, units: FactsProbe.units + [managed.bridgeUnitName]),
+                let output = try await context.run(node, FactsProbe.command(managedFiles: managed.all, units: FactsProbe.units + [managed.bridgeUnitName],
+                                                                            cleanUp: !context.options.dryRun),
                                                    summary: "gather facts (os, rke2, services, file hashes, links)")
                 var facts = FactsProbe.parse(output.stdoutText)
                 // Outside sudo, which clears SSH_CONNECTION: the address this session arrived at.

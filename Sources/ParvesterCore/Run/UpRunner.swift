@@ -15,17 +15,19 @@ public struct UpResult: Sendable, Encodable {
 /// Runs the phases of `up` in order. A phase that cannot let the run go on throws `RunAbort`; the lock
 /// is released whatever happened.
 public enum UpRunner {
-    public static func phases(for inventory: Inventory) -> [any Phase] {
-        [ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(), PushConfigPhase(), InstallPhase(),
-         StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(),
-         WaitNodesReadyPhase()]
+    /// `plan` (a dry run) takes no lock and waits for nothing.
+    public static func phases(for inventory: Inventory, dryRun: Bool = false) -> [any Phase] {
+        let all: [any Phase] = [ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(), PushConfigPhase(), InstallPhase(),
+                                StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(),
+                                WaitNodesReadyPhase()]
+        return dryRun ? all.filter { !($0 is LockPhase || $0 is WaitNodesReadyPhase) } : all
     }
 
     public static func run(_ inventory: Inventory, options: RunOptions, observer: RunObserver?) async -> UpResult {
         let started = Date()
         let context = RunContext(inventory: inventory, options: options, observer: observer)
         var aborted: String?
-        for phase in phases(for: inventory) {
+        for phase in phases(for: inventory, dryRun: options.dryRun) {
             context.report.phaseStarted(phase.id, title: phase.title)
             do {
                 try await phase.run(context)
@@ -34,9 +36,11 @@ public enum UpRunner {
                 break
             }
         }
-        let unlock = UnlockPhase()
-        context.report.phaseStarted(unlock.id, title: unlock.title)
-        try? await unlock.run(context)
+        if context.runLock != nil {
+            let unlock = UnlockPhase()
+            context.report.phaseStarted(unlock.id, title: unlock.title)
+            try? await unlock.run(context)
+        }
         await context.close()
 
         let failed = context.failedNodes

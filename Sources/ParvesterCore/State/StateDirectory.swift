@@ -1,4 +1,5 @@
 import Foundation
+import SSH
 import Glibc
 
 /// Parvester's local state for one cluster: only what cannot be read back from the nodes (a generated
@@ -18,7 +19,7 @@ public struct StateDirectory: Sendable {
         } else if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty {
             root = xdg + "/parvester"
         } else {
-            root = NSHomeDirectory() + "/.local/state/parvester"
+            root = UserHome.path + "/.local/state/parvester"
         }
         return StateDirectory(path: root + "/" + cluster)
     }

@@ -1,18 +1,48 @@
 import ArgumentParser
 import ParvesterCore
 
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Show the ordered phases `up` would run and the nodes each would touch.",
-        discussion: "For now the plan comes from the inventory alone; no node is contacted.")
+        abstract: "Show what `up` would change, per node and phase, without changing anything.",
+        discussion: """
+            Connects to every node and gathers facts, then goes through the phases of `up` in dry-run mode: \
+            files that would be written are shown as diffs (the token masked), services that would start or \
+            restart, installs, bridges. Nothing is written, started or locked. With --offline, only lists the \
+            phases from the inventory, contacting no node. Exits 1 when a node cannot be reached or checked.
+            """)
 
     @OptionGroup var inventoryOptions: InventoryOptions
     @OptionGroup var outputOptions: OutputOptions
+    @OptionGroup var runOptions: RunCommandOptions
 
-    func run() throws {
+    @Flag(name: .long, help: "Do not contact the nodes: list the phases and their targets from the inventory alone.")
+    var offline = false
+
+    func run() async throws {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
+        if offline { return try printOffline(inventory, terminal: terminal) }
+        let options = try runOptions.runOptions(for: inventory, dryRun: true)
+        let printer = outputOptions.output == .text ? RunPrinter(terminal: terminal, verbose: runOptions.verbose, names: inventory.nodes.map(\.name)) : nil
+        let result = await UpRunner.run(inventory, options: options, observer: printer)
+        switch outputOptions.output {
+        case .json:
+            terminal.print(try JSONOutput.encode(result))
+        case .text:
+            let changes = result.steps.filter { $0.outcome == .changed }
+            let nodes = Set(changes.map(\.target)).count
+            if result.ok {
+                terminal.print(changes.isEmpty ? terminal.green("✓ nothing to change") + ": the cluster is as the inventory describes"
+                                               : "\(changes.count) changes on \(nodes) \(nodes == 1 ? "target" : "targets") would be made; nothing was changed")
+            } else {
+                RunSummary.print(result, terminal: terminal)
+            }
+        }
+        if !result.ok { throw ExitCodes.failure }
+    }
+
+    private func printOffline(_ inventory: Inventory, terminal: Terminal) throws {
         let steps = Planner.plan(inventory)
         switch outputOptions.output {
         case .json:

@@ -34,7 +34,11 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
         case .skipped: mark = terminal.dim("skipped  ")
         }
         let time = String(format: "%6.2fs", record.seconds)
-        let detail = record.detail.map { record.outcome == .failed ? "  " + terminal.red($0) : "  " + $0 } ?? ""
+        // A multi-line detail (a diff, a service's log) continues indented under its line.
+        let detailLines = (record.detail ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let first = detailLines.first ?? ""
+        let rest = detailLines.dropFirst().map { "\n" + String(repeating: " ", count: nameWidth + 6) + $0 }.joined()
+        let detail = record.detail == nil ? "" : (record.outcome == .failed ? "  " + terminal.red(first) : "  " + first) + rest
         lock.withLock {
             endProgressLine()
             terminal.print("  \(record.target.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(mark) \(terminal.dim(time))\(detail)")
