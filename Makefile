@@ -61,15 +61,16 @@ lab-up:
 lab-down:
 	$(LAB) down
 
-# The main job on the built-in lab: three nodes come up and Parvester checks and plans them. The lab
-# stays up for you to try commands on (`make lab-down` stops it). `parvester up` joins this once the
-# cluster phases land (issues 4 and 5).
+# The main job on the built-in lab: three nodes come up and `parvester up` builds the cluster on them
+# (airgap install of the lab's RKE2 double, bridges, kubeconfig). The lab stays up for you to try
+# commands on (`make lab-down` stops it). A second `make demo` starts from a fresh lab.
 demo: deps build
 	$(LAB) up 3
 	$(PARVESTER) validate -i inventory/lab.yaml
 	$(PARVESTER) check -i inventory/lab.yaml
+	$(PARVESTER) up -i inventory/lab.yaml
 	$(PARVESTER) plan -i inventory/lab.yaml
-	@echo "demo: the lab is still up (make lab-down to stop it). 'parvester up' is not built yet."
+	@echo "demo: the lab is still up (make lab-down to stop it); the kubeconfig is shown by: $(PARVESTER) kubeconfig -i inventory/lab.yaml"
 
 # SSH against the lab, Parvester vs OpenSSH in one run (needs root, like the lab).
 bench: deps

@@ -10,7 +10,10 @@ struct FetchKubeconfigPhase: Phase {
     func run(_ context: RunContext) async throws {
         let node = context.inventory.initialServer
         await context.step(id, node) {
-            if context.options.dryRun { return .ok("would write \(context.options.stateDirectory.kubeconfigPath)") }
+            if context.options.dryRun {
+                let path = context.options.stateDirectory.kubeconfigPath
+                return FileManager.default.fileExists(atPath: path) ? .unchanged : .changed("would write \(path)")
+            }
             guard let kubeconfig = context.kubeconfig else { throw RunAbort("no kubeconfig: the initial server did not start") }
             let state = context.options.stateDirectory
             let text = try kubeconfig.text()

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import ParvesterCore
+
+/// The parts of `up` that need no node: the facts parser, the diff, tokens, the state directory.
+@Suite("Parts of up that need no node")
+struct UpPartsTests {
+    @Test func factsAreParsedFromTheProbesOutput() {
+        let output = [
+            "os\tdebian 12", "arch\tx86_64", "rke2\tv1.28.11+rke2r1",
+            "active\trke2-server active", "enabled\trke2-server enabled", "active\trke2-agent inactive", "enabled\trke2-agent disabled",
+            "hash\t/etc/rancher/rke2/config.yaml 0123abcd", "token\tpresent",
+            "link\tlo up no -", "link\teth0 up no -", "link\teth1 up no br0", "link\tbr0 up yes -",
+            "addr\tlo 127.0.0.1", "addr\teth0 10.251.0.11", "addr\teth0 fd00:251::b",
+            "vhv\t  QEMU: Checking for hardware virtualization                                 : FAIL (Only emulated CPUs are available)",
+            "garbage line without a tab", "unknown\tkey",
+        ].joined(separator: "\n")
+        let facts = FactsProbe.parse(output)
+        #expect(facts.os == "debian 12" && facts.arch == "x86_64")
+        #expect(facts.rke2Version == "v1.28.11+rke2r1")
+        #expect(facts.isActive("rke2-server") && !facts.isActive("rke2-agent"))
+        #expect(facts.enabled["rke2-agent"] == "disabled")
+        #expect(facts.fileHashes == ["/etc/rancher/rke2/config.yaml": "0123abcd"])
+        #expect(facts.hasNodeToken)
+        #expect(facts.links["eth1"]?.master == "br0" && facts.links["br0"]?.isBridge == true)
+        #expect(facts.link(carrying: "10.251.0.11")?.name == "eth0")
+        #expect(facts.link(carrying: "fd00:251::b")?.name == "eth0")
+        #expect(facts.virtHostValidate?.count == 1)
+    }
+
+    @Test func aNodeWithoutRKE2OrVirtHostValidate() {
+        let facts = FactsProbe.parse("rke2\t\nvhv\t-absent-\nactive\trke2-server inactive\n")
+        #expect(facts.rke2Version == nil)
+        #expect(facts.virtHostValidate == nil)
+        #expect(!facts.hasNodeToken)
+    }
+
+    @Test func theDiffShowsChangedLinesWithContext() {
+        let old = "token: a\nnode-name: n1\ntls-san:\n- 10.0.0.1\nwrite-kubeconfig-mode: '0644'\n"
+        let new = "token: a\nnode-name: n1\ntls-san:\n- 10.0.0.1\n- api.example\nwrite-kubeconfig-mode: '0644'\n"
+        #expect(LineDiff.unified(old, new) == "  - 10.0.0.1\n+ - api.example\n  write-kubeconfig-mode: '0644'")
+        #expect(LineDiff.unified("a\nb\n", "a\nc\n") == "  a\n- b\n+ c\n  ")
+        #expect(LineDiff.unified("same\n", "same\n") == "")
+    }
+
+    @Test func tokensAreMaskedInDiffsWhateverTheirValue() {
+        let text = "server: https://x:9345\ntoken: old-secret\n  agent-token: other\nnode-name: a\n"
+        #expect(PushConfigPhase.redacted(text) == "server: https://x:9345\ntoken: ********\n  agent-token: ********\nnode-name: a\n")
+    }
+
+    @Test func rke2TokensCompareByTheirSecretPart() {
+        #expect(TokenResolver.secretPart("K10" + String(repeating: "ab", count: 32) + "::server:s3cret") == "s3cret")
+        #expect(TokenResolver.secretPart("plain-token") == "plain-token")
+        #expect(TokenResolver.secretPart("K10abc::node:x:y") == "x:y")
+        let generated = try? TokenResolver.randomHex(bytes: 32)
+        #expect(generated?.count == 64 && generated?.allSatisfy(\.isHexDigit) == true)
+        #expect(generated != (try? TokenResolver.randomHex(bytes: 32)))
+    }
+
+    @Test func theStateDirectoryFollowsTheEnvironment() {
+        #expect(StateDirectory.default(cluster: "c", environment: ["PARVESTER_STATE_DIR": "/s"]).path == "/s/c")
+        #expect(StateDirectory.default(cluster: "c", environment: ["XDG_STATE_HOME": "/x"]).path == "/x/parvester/c")
+        #expect(StateDirectory.default(cluster: "c", environment: [:]).path.hasSuffix("/.local/state/parvester/c"))
+    }
+
+    @Test func stateFilesAreWrittenAtomicallyWithMode0600() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-state-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = StateDirectory(path: directory.path + "/c")
+        try state.write(Data("one\n".utf8), to: state.tokenPath)
+        try state.write(Data("two\n".utf8), to: state.tokenPath)
+        #expect(state.read(state.tokenPath) == Data("two\n".utf8))
+        #expect(try FileManager.default.attributesOfItem(atPath: state.tokenPath)[.posixPermissions] as? Int == 0o600)
+        #expect(try FileManager.default.attributesOfItem(atPath: state.path)[.posixPermissions] as? Int == 0o700)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state.path) == ["token"], "no temporary file left")
+    }
+
+    @Test func sha256MatchesCoreutils() throws {
+        #expect(SHA256.hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
