@@ -75,6 +75,7 @@ demo: deps build
 # SSH against the lab, Parvester vs OpenSSH in one run (needs root, like the lab).
 bench: deps
 	python3 Tests/Bench/ssh_bench.py
+	python3 Tests/Bench/up_bench.py
 
 templates:
 	python3 scripts/embed-templates.py

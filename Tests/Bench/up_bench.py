@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""`parvester up` benchmarks against the local lab, measured in one run. Brings up its own lab and tears
+it down. Uses the release build.
+
+1. No-op re-run of `up` on 50 nodes (3 servers, 47 agents) after a first build: wall time, and the ratio
+   to OpenSSH's parallel floor (one `ssh NODE true` per node under xargs -P 50), measured alternately.
+2. Fresh build of 3 servers + 2 agents: wall time, and how much of it was Parvester's own work (the
+   process's CPU time, user + system) as opposed to waiting on the nodes and the doubles.
+"""
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB = os.path.join(ROOT, ".lab")
+PARVESTER = os.path.join(ROOT, ".build", "release", "parvester")
+NODES, SERVERS, ROUNDS = 50, 3, 3
+USER = "pvuser"  # sudo without password; root's login shell on this machine starts slowly, for ssh too
+
+
+def lab(*args):
+    subprocess.run([sys.executable, os.path.join(ROOT, "Tests/Lab/lab.py"), *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def inventory(path, name, count, servers):
+    state = json.load(open(os.path.join(LAB, "lab.json")))
+    nodes = state["nodes"][:count]
+    lines = ["cluster:", f"  name: {name}", f"  address: {nodes[0]['address']}",
+             f"  install: {{method: airgap, artifactsDir: {state['artifacts']}}}",
+             "ssh:", f"  user: {USER}", f"  identityFile: {state['client_keys']['ed25519']}",
+             f"  knownHostsFile: {state['known_hosts']}", "  concurrency: 50", "bridge: {uplink: eth1}", "nodes:"]
+    for i, node in enumerate(nodes):
+        lines.append(f"  - {{name: {node['name']}, address: {node['address']}, role: {'server' if i < servers else 'agent'}}}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return [node["address"] for node in nodes]
+
+
+def up(inventory_path, state):
+    """Runs `up`; returns (wall seconds, CPU seconds of the process, report)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    result = subprocess.run([PARVESTER, "up", "-i", inventory_path, "--state-dir", state, "--output", "json"],
+                            capture_output=True, text=True)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+    if result.returncode != 0:
+        raise SystemExit(f"up failed: {report.get('aborted') or report.get('failedNodes') or result.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, report
+
+
+def ssh_floor(addresses):
+    options = ["-i", os.path.join(LAB, "id_ed25519"), "-o", f"UserKnownHostsFile={os.path.join(LAB, 'known_hosts')}",
+               "-o", "BatchMode=yes", "-o", "KexAlgorithms=curve25519-sha256", "-o", "ControlMaster=no"]
+    started = time.monotonic()
+    subprocess.run(["xargs", "-P", str(len(addresses)), "-I{}", "ssh", *options, f"{USER}@{{}}", "true"],
+                   input=("\n".join(addresses) + "\n").encode(), check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def main():
+    subprocess.run(["swift", "build", "-c", "release", "--product", "parvester"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    lab("up", str(NODES))
+    work = tempfile.mkdtemp(prefix="parvester-up-bench-", dir=LAB)
+    try:
+        small = os.path.join(work, "small.yaml")
+        inventory(small, "bench-small", 5, SERVERS)
+        wall, cpu, report = up(small, os.path.join(work, "state-small"))
+        phases = {}
+        for step in report.get("steps", []):
+            phases[step["phase"]] = max(phases.get(step["phase"], 0), step["seconds"])
+        print(f"fresh build of {SERVERS} servers + 2 agents: {wall:.1f}s wall; Parvester's own work (CPU) {cpu:.2f}s "
+              f"= {100 * cpu / wall:.1f}% of it, the rest waiting on nodes and doubles")
+        slowest = sorted(phases.items(), key=lambda kv: -kv[1])[:4]
+        print("  longest phases (slowest node): " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in slowest))
+
+        big = os.path.join(work, "big.yaml")
+        addresses = inventory(big, "bench-big", NODES, SERVERS)
+        state = os.path.join(work, "state-big")
+        first, _, _ = up(big, state)
+        print(f"first build of {NODES} nodes ({SERVERS} servers, {NODES - SERVERS} agents): {first:.1f}s")
+        ours, theirs, cpus = [], [], []
+        for _ in range(ROUNDS):  # alternate, so drift on a shared machine hits both alike
+            wall, cpu, report = up(big, state)
+            if report.get("changed") != 0:
+                raise SystemExit(f"the re-run changed {report.get('changed')} things; it must change nothing")
+            ours.append(wall)
+            cpus.append(cpu)
+            theirs.append(ssh_floor(addresses))
+        ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
+        print(f"no-op re-run of up on {NODES} nodes, median of {ROUNDS}: parvester {ours_s:.2f}s (CPU {statistics.median(cpus):.2f}s)   "
+              f"openssh floor (xargs -P {NODES} ssh true) {theirs_s:.2f}s   ratio {ours_s / theirs_s:.2f}")
+    finally:
+        lab("down")
+
+
+if __name__ == "__main__":
+    main()
