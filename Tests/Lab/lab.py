@@ -35,7 +35,7 @@ STATE = os.path.join(LAB, "lab.json")
 MGMT_BRIDGE, UPLINK_BRIDGE = "pvlab-mgmt", "pvlab-uplink"
 HOST_ADDRESS = "10.251.0.1"
 PRIVATE_DIRS = ["/etc/rancher", "/var/lib/rancher", "/usr/local", "/etc/systemd/system", "/var/lib/parvester-systemd",
-                "/var/lib/parvester"]
+                "/var/lib/parvester", "/tmp"]
 DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "doubles")
 USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
 SUDOERS = "/etc/sudoers.d/parvester-lab"
@@ -251,6 +251,7 @@ def start_node(i):
     os.makedirs(directory, exist_ok=True)
     for private in PRIVATE_DIRS:
         os.makedirs(os.path.join(directory, "root" + private), exist_ok=True)
+    os.chmod(os.path.join(directory, "root/tmp"), 0o1777)  # a /tmp of its own, like any machine
     for sub in ["bin", "sbin", "lib", "share", "include", "etc"]:
         os.makedirs(os.path.join(directory, "root/usr/local", sub), exist_ok=True)
     # No init system in a namespace: systemctl and journalctl are doubles, ahead of /usr/bin on PATH.

@@ -7,8 +7,9 @@ enum FactsProbe {
 
     /// Units are enabled through their `WantedBy=` target (RKE2's and the bridge unit both have one), so
     /// enablement is read from the `*.wants/` links: one `systemctl` call for all units instead of two each.
-    /// Also removes what an interrupted upload may have left (`.NAME.parvester-*` next to managed files):
-    /// a run holding the lock is the only writer.
+    /// Also removes what an interrupted upload may have left: `.NAME.parvester-*` next to managed files (a
+    /// run holding the lock is the only writer), and the login user's sudo staging files in /tmp older
+    /// than a minute.
     static func command(managedFiles: [String], units: [String], cleanUp: Bool = true) -> String {
         let files = managedFiles.map(ShellQuote.quote).joined(separator: " ")
         let directories = Set(managedFiles.map { String($0[..<($0.lastIndex(of: "/") ?? $0.endIndex)]) }).sorted().map(ShellQuote.quote).joined(separator: " ")
@@ -16,6 +17,7 @@ enum FactsProbe {
         return """
             t=$(printf '\\t')
             \(cleanUp ? "for d in \(directories); do [ -d \"$d\" ] && find \"$d\" -maxdepth 1 -name '.*.parvester-*' -type f -delete 2>/dev/null; done" : ":")
+            \(cleanUp ? "find /tmp -maxdepth 1 -name '.parvester-upload-*' -type f -user \"${SUDO_USER:-$(id -un)}\" -mmin +1 -delete 2>/dev/null" : ":")
             . /etc/os-release 2>/dev/null; echo "os${t}${ID:-unknown} ${VERSION_ID:-}"
             echo "arch${t}$(uname -m)"
             v=$(PATH=/usr/local/bin:/usr/bin:/bin:$PATH rke2 --version 2>/dev/null | head -n 1 | awk '{print $3}'); echo "rke2${t}$v"
