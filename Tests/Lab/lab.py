@@ -42,6 +42,7 @@ SUDOERS = "/etc/sudoers.d/parvester-lab"
 KEY_PASSPHRASE = "lab-key-passphrase"
 RKE2_VERSION = os.environ.get("PARVESTER_LAB_RKE2_VERSION", "v1.28.11+rke2r1")
 KUBE_SOCKET = os.path.join(LAB, "kubeapi.sock")
+HOLD = "/run/parvester-lab-hold"  # an empty mount point, used only inside node mount namespaces
 MANIFEST_PORTS = (8080, 8443)
 
 
@@ -184,13 +185,16 @@ def start_services(state):
     services = {
         "kubeapi": [sys.executable, "-m", "kubeapi.server", KUBE_SOCKET],
         "manifests": [sys.executable, os.path.join(here, "manifests", "server.py"), HOST_ADDRESS,
-                      str(MANIFEST_PORTS[0]), str(MANIFEST_PORTS[1]), cert, key, os.path.join(LAB, "manifests-access.log")],
+                      str(MANIFEST_PORTS[0]), str(MANIFEST_PORTS[1]), cert, key, os.path.join(LAB, "manifests-access.log"),
+                      os.path.join(LAB, "artifacts")],
     }
     state["services"] = []
     for name, command in services.items():
         log = open(os.path.join(LAB, f"{name}.log"), "ab")
         process = subprocess.Popen(command, cwd=here, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        state["services"].append({"name": name, "pid": process.pid, "marker": command[-1]})
+        # What identifies the process as ours in /proc/PID/cmdline: a path inside this lab's directory.
+        marker = KUBE_SOCKET if name == "kubeapi" else os.path.join(LAB, "manifests-access.log")
+        state["services"].append({"name": name, "pid": process.pid, "marker": marker})
         save(state)
     deadline = time.time() + 20
     while not os.path.exists(KUBE_SOCKET):
@@ -299,8 +303,15 @@ def launch_sshd(node):
     directory = node["dir"]
     with open(os.path.join(directory, "hosts"), "w") as f:
         f.write(f"127.0.0.1 localhost\n{node['address']} {node['name']}\n")
-    mounts = " && ".join(f"mount --bind {directory}/root{p} {p}" for p in PRIVATE_DIRS)
+    mounts = " && ".join(f"mount --bind {directory}/root{p} {p}" for p in PRIVATE_DIRS if p != "/tmp")
     mounts += f" && mount --bind {directory}/hosts /etc/hosts"
+    # /tmp last. When the lab itself lives under /tmp (a clone in /tmp), the private /tmp would hide it
+    # from the node (its sshd config, keys, artifacts, the API socket): hold it aside and mount it back.
+    if (LAB + "/").startswith("/tmp/"):
+        mounts += (f" && mkdir -p {HOLD} && mount --bind {LAB} {HOLD} && mount --bind {directory}/root/tmp /tmp"
+                   f" && mkdir -p {LAB} && mount --bind {HOLD} {LAB}")
+    else:
+        mounts += f" && mount --bind {directory}/root/tmp /tmp"
     # A private mount and UTS namespace per node: its own /etc/rancher etc., and its own host name.
     script = f"{mounts} && hostname {node['name']} && exec /usr/sbin/sshd -D -e -f {node['sshd_config']}"
     log = open(os.path.join(directory, "sshd.log"), "ab")
@@ -385,7 +396,20 @@ def kill_namespace_processes(ns):
 
 def sweep():
     """Removes what a lab run that died before recording it may have left: only names with the lab's
-    own prefixes (pvlab-N namespaces, pvlN[mu] links, the two lab bridges)."""
+    own prefixes (pvlab-N namespaces, pvlN[mu] links, the two lab bridges), and the lab's own two
+    services (its API double and manifest server, whichever lab directory started them)."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if any(a.endswith(b"Tests/Lab/manifests/server.py") for a in args) or b"kubeapi.server" in args:
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
     for ns in sh("ip", "netns", "list", check=False).stdout.split("\n"):
         name = ns.split(" ")[0]
         if name.startswith("pvlab-") and name[len("pvlab-"):].isdigit():
@@ -424,6 +448,11 @@ def down(quiet=False):
         except OSError:
             pass
     shutil.rmtree(LAB, ignore_errors=True)
+    if os.path.isdir(HOLD):
+        try:
+            os.rmdir(HOLD)
+        except OSError:
+            pass
     sweep()
     if not quiet:
         print(f"lab: {len(state.get('nodes', []))} nodes down")
@@ -497,7 +526,11 @@ def kube_fault(name, mode, args):
 
 def main(argv):
     if len(argv) >= 2 and argv[0] == "up":
-        up(int(argv[1]))
+        try:
+            up(int(argv[1]))
+        except BaseException:
+            down(quiet=True)  # never leave half a lab: namespaces, services, users
+            raise
     elif argv[:1] == ["down"]:
         down()
     elif argv[:1] == ["status"]:

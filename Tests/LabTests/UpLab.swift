@@ -17,6 +17,8 @@ struct UpCluster {
     var members: [Member]
     var clusterExtra: String
     var topExtra: String
+    /// The `install:` line of `cluster:` (airgap from the lab's artifacts unless changed).
+    var install = ""
 
     var inventoryPath: String { directory.appendingPathComponent("inventory.yaml").path }
     var stateDirectory: String { directory.appendingPathComponent("state").path }
@@ -51,7 +53,7 @@ struct UpCluster {
         let first = try Lab.node(members.first { $0.role == "server" }!.name)
         var lines = [
             "cluster:", "  name: \(name)", "  address: \(first.address)",
-            "  install: {method: airgap, artifactsDir: \(lab.artifacts)}",
+            install.isEmpty ? "  install: {method: airgap, artifactsDir: \(lab.artifacts)}" : install,
         ]
         if !clusterExtra.isEmpty { lines.append(clusterExtra) }
         lines += [

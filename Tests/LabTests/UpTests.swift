@@ -176,3 +176,21 @@ extension Array {
         return results
     }
 }
+
+/// The online install path: the node runs the install script from its URL (the lab's stand-in for
+/// get.rke2.io, which downloads the artifacts over HTTP). Node lab11 only.
+@Suite("up installs online", .enabled(if: !Lab.skipped, Lab.skipReason))
+struct UpOnlineInstallTests {
+    @Test func theNodeRunsTheInstallScriptFromItsURL() async throws {
+        let lab = try Lab.require(nodes: 11)
+        var cluster = try await UpCluster.make("online", [.init(name: "lab11", role: "server")])
+        cluster.install = "  install: {method: online, scriptURL: \"\(lab.manifests_url)get.rke2.io\"}"
+        try cluster.writeInventory()
+        let run = try await cluster.up()
+        #expect(run.status == 0, "\(run.stdout.suffix(1500))")
+        #expect(run.outcomes.contains { $0.phase == "install-rke2" && $0.target == "lab11" && $0.outcome == "changed" })
+        let log = try String(contentsOfFile: lab.manifests_access_log, encoding: .utf8)
+        #expect(log.contains("GET /get.rke2.io 200") && log.contains("GET /rke2-artifacts/rke2.linux-amd64.tar.gz 200"))
+        #expect(try await UpCluster.snapshot("lab11").contains("rke2-server active enabled"))
+    }
+}

@@ -11,9 +11,12 @@ host name becoming the first path element, for any version in the path:
 
 Like GitHub, release downloads under /github.com/ answer with a redirect (to /objects.githubusercontent.com/),
 so a client that does not follow redirects fails here too. /images/lab-disk.qcow2 is a small disk image
-for CDI imports. Every request is logged to the access log, which tests read.
+for CDI imports. /get.rke2.io stands in for RKE2's online install script: run on a node (`curl -sfL
+URL | INSTALL_RKE2_VERSION=... sh -`), it downloads the lab's RKE2 artifacts from /rke2-artifacts/ and
+installs them, as the real script downloads a release. Every request is logged to the access log,
+which tests read.
 
-  server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG
+  server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG ARTIFACTS_DIR
 """
 import hashlib
 import http.server
@@ -33,6 +36,16 @@ ROUTES = [
 ]
 REDIRECTED = "/objects.githubusercontent.com"
 IMAGE_PATH = "/images/lab-disk.qcow2"
+ARTIFACTS = ("install.sh", "rke2.linux-amd64.tar.gz", "rke2-images.linux-amd64.tar.zst", "sha256sum-amd64.txt")
+ONLINE_INSTALL = """#!/bin/sh
+# Lab stand-in for https://get.rke2.io: fetches the release artifacts (here the lab's) and installs them.
+set -e
+base="${INSTALL_RKE2_LAB_BASE:-%s}"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+for f in %s; do curl -sfL -o "$dir/$f" "$base/rke2-artifacts/$f"; done
+INSTALL_RKE2_ARTIFACT_PATH="$dir" sh "$dir/install.sh"
+"""
 LOCK = threading.Lock()
 
 
@@ -59,6 +72,7 @@ def manifest(path):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     access_log = None
+    artifacts = None
 
     def log_message(self, *args):
         pass
@@ -82,6 +96,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == IMAGE_PATH:
             return self.send(200, IMAGE)
+        if path == "/get.rke2.io":
+            base = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+            return self.send(200, (ONLINE_INSTALL % (base, " ".join(ARTIFACTS))).encode(), "text/plain")
+        if path.startswith("/rke2-artifacts/") and path.rsplit("/", 1)[1] in ARTIFACTS:
+            with open(f"{self.artifacts}/{path.rsplit('/', 1)[1]}", "rb") as f:
+                return self.send(200, f.read())
         if path.startswith(REDIRECTED + "/"):
             body, _ = manifest(path[len(REDIRECTED):])
             if body is not None:
@@ -102,8 +122,8 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main(argv):
-    address, http_port, https_port, cert, key, access_log = argv
-    Handler.access_log = access_log
+    address, http_port, https_port, cert, key, access_log, artifacts = argv
+    Handler.access_log, Handler.artifacts = access_log, artifacts
     plain = Server((address, int(http_port)), Handler)
     secure = Server((address, int(https_port)), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
