@@ -13,16 +13,7 @@ public struct LocalProcess {
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String] = [], input: Data? = nil,
                            environment: [String: String] = [:], directory: URL? = nil) throws -> Output {
-        let process = Process()
-        if executable.hasPrefix("/") {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [executable] + arguments
-        }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        if let directory { process.currentDirectoryURL = directory }
+        let process = makeProcess(executable, arguments, environment: environment, directory: directory)
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         process.standardOutput = stdout
@@ -44,16 +35,7 @@ public struct LocalProcess {
     /// up Swift's small cooperative pool while other tests run.
     public static func runAsync(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
                                 directory: URL? = nil, started: (@Sendable (Int32) -> Void)? = nil) async throws -> Output {
-        let process = Process()
-        if executable.hasPrefix("/") {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [executable] + arguments
-        }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        if let directory { process.currentDirectoryURL = directory }
+        let process = makeProcess(executable, arguments, environment: environment, directory: directory)
         let stdout = Pipe(), stderr = Pipe()
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout
@@ -72,10 +54,7 @@ public struct LocalProcess {
     /// (to signal it from there). Waits without holding a thread.
     public static func runStreaming(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                                     onLine: @escaping @Sendable (String, Int32) -> Void) async throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let process = makeProcess(executable, arguments, environment: environment, directory: nil)
         let stdout = Pipe(), stderr = Pipe()
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout
@@ -99,6 +78,21 @@ public struct LocalProcess {
         let status = await exited.wait()
         finished.wait()
         return Output(status: status, stdout: lines.all, stderr: String(decoding: errors.wait(), as: UTF8.self))
+    }
+
+    /// `executable` is a path, or a program name looked up on PATH through /usr/bin/env.
+    private static func makeProcess(_ executable: String, _ arguments: [String], environment: [String: String], directory: URL?) -> Process {
+        let process = Process()
+        if executable.hasPrefix("/") {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + arguments
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = directory }
+        return process
     }
 
     /// The built binaries sit next to the test runner.

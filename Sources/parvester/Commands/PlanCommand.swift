@@ -23,9 +23,7 @@ struct PlanCommand: AsyncParsableCommand {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
         if offline { return try printOffline(inventory, terminal: terminal) }
-        let options = try runOptions.runOptions(for: inventory, dryRun: true)
-        let printer = outputOptions.output == .text ? RunPrinter(terminal: terminal, verbose: runOptions.verbose, names: inventory.nodes.map(\.name)) : nil
-        let result = await UpRunner.run(inventory, options: options, observer: printer)
+        let result = try await runOptions.run(inventory, dryRun: true, output: outputOptions.output, terminal: terminal)
         switch outputOptions.output {
         case .json:
             terminal.print(try JSONOutput.encode(result))

@@ -23,9 +23,7 @@ struct UpCommand: AsyncParsableCommand {
     func run() async throws {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
-        let options = try runOptions.runOptions(for: inventory, dryRun: false)
-        let printer = outputOptions.output == .text ? RunPrinter(terminal: terminal, verbose: runOptions.verbose, names: inventory.nodes.map(\.name)) : nil
-        let result = await UpRunner.run(inventory, options: options, observer: printer)
+        let result = try await runOptions.run(inventory, dryRun: false, output: outputOptions.output, terminal: terminal)
         switch outputOptions.output {
         case .json:
             terminal.print(try JSONOutput.encode(result))
@@ -52,6 +50,13 @@ struct RunCommandOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Record host keys of nodes not yet in known_hosts (a changed key is still refused).")
     var acceptNewHostKeys = false
+
+    /// Runs the phases (`up`, or `plan` as a dry run), printing each step as it happens in text mode.
+    func run(_ inventory: Inventory, dryRun: Bool, output: OutputFormat, terminal: Terminal) async throws -> UpResult {
+        let options = try runOptions(for: inventory, dryRun: dryRun)
+        let printer = output == .text ? RunPrinter(terminal: terminal, verbose: verbose, names: inventory.nodes.map(\.name)) : nil
+        return await UpRunner.run(inventory, options: options, observer: printer)
+    }
 
     func runOptions(for inventory: Inventory, dryRun: Bool) throws -> RunOptions {
         guard let timeout = DurationValue.parsing(waitTimeout) else {
