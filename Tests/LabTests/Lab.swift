@@ -42,10 +42,10 @@ enum Lab {
     /// The lab, or a failure that says how to get one: a missing lab never passes silently.
     static func require(nodes count: Int = 1) throws -> LabState {
         guard let state else {
-            throw LabUnavailable("no lab at \(directory): run the tests with `make test` (it brings the lab up), or `make lab-up N=52`; set PARVESTER_SKIP_LAB=1 to skip lab tests knowingly")
+            throw LabUnavailable("no lab at \(directory): run the tests with `make test` (it brings the lab up), or `make lab-up N=80`; set PARVESTER_SKIP_LAB=1 to skip lab tests knowingly")
         }
         guard state.nodes.count >= count else {
-            throw LabUnavailable("this test needs \(count) lab nodes, the lab has \(state.nodes.count): `make lab-up N=52`")
+            throw LabUnavailable("this test needs \(count) lab nodes, the lab has \(state.nodes.count): `make lab-up N=80`")
         }
         return state
     }
@@ -53,7 +53,7 @@ enum Lab {
     static func node(_ name: String) throws -> LabState.Node {
         let state = try require()
         guard let node = state.nodes.first(where: { $0.name == name }) else {
-            throw LabUnavailable("the lab has no node \(name): `make lab-up N=52`")
+            throw LabUnavailable("the lab has no node \(name): `make lab-up N=80`")
         }
         return node
     }

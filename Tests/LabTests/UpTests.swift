@@ -194,3 +194,42 @@ struct UpOnlineInstallTests {
         #expect(try await UpCluster.snapshot("lab11").contains("rke2-server active enabled"))
     }
 }
+
+/// `virt-host-validate qemu` FAILs stop a node unless the inventory downgrades them. Nodes lab12-lab13.
+@Suite("up runs virt-host-validate", .enabled(if: !Lab.skipped, Lab.skipReason))
+struct UpHostValidationTests {
+    /// A virt-host-validate on the node (its private /usr/local/bin) that reports what a host without
+    /// hardware virtualisation reports.
+    private func installFailingValidator(on node: String) async throws {
+        let connection = try await Lab.connect(node)
+        defer { Task { await connection.close() } }
+        try await connection.upload(.data(Data("""
+            #!/bin/sh
+            echo "  QEMU: Checking for hardware virtualization                                 : FAIL (Only emulated CPUs are available, performance will be significantly limited)"
+            echo "  QEMU: Checking if device /dev/vhost-net exists                             : PASS"
+            exit 1
+
+            """.utf8)), to: "/usr/local/bin/virt-host-validate", mode: 0o755)
+    }
+
+    @Test func aFailStopsTheNodeUnlessDowngradedToAWarning() async throws {
+        _ = try Lab.require(nodes: 13)
+        var cluster = try await UpCluster.make("vhv", [.init(name: "lab12", role: "server"), .init(name: "lab13", role: "agent")])
+        try await installFailingValidator(on: "lab13")
+        let refused = try await cluster.up(["--output", "text"])
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("lab13: validate-hosts: virt-host-validate qemu: QEMU: Checking for hardware virtualization"), "\(refused.stdout.suffix(1500))")
+        #expect(refused.stdout.contains("set cluster.virtHostValidate: warn"))
+        #expect(!(try await UpCluster.snapshot("lab13")).contains("/etc/rancher/rke2/config.yaml"), "the refused node is left untouched")
+        #expect(try await UpCluster.snapshot("lab12").contains("rke2-server active"), "the other node goes on")
+
+        cluster.clusterExtra = "  virtHostValidate: warn"
+        try cluster.writeInventory()
+        let warned = try await cluster.up(["--output", "text"])
+        #expect(warned.status == 0, "\(warned.stdout.suffix(1500))")
+        #expect(warned.stdout.contains("warning: virt-host-validate qemu:"))
+        let connection = try await Lab.connect("lab13")
+        _ = try await connection.run("rm -f /usr/local/bin/virt-host-validate")
+        await connection.close()
+    }
+}
