@@ -37,11 +37,11 @@ let package = Package(
         .executableTarget(
             name: "parvester",
             dependencies: [
-                "ParvesterCore",
+                "ParvesterCore", "Kube", "SSH",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Drives Parvester's SSH code for `make bench`; not part of the product.
-        .executableTarget(name: "parvester-bench", dependencies: ["ParvesterCore", "SSH"]),
+        .executableTarget(name: "parvester-bench", dependencies: ["ParvesterCore", "SSH", "Kube"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "TestSupport"]),
@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "NativeLibraryTests", dependencies: ["SSH", "Kube", "CCurl", "CCurlShim", "CLibSSH2"]),
         .testTarget(name: "CLITests", dependencies: ["parvester", "TestSupport"]),
         // Needs the local lab (make lab-up; `make test` brings it up and down).
-        .testTarget(name: "LabTests", dependencies: ["SSH", "ParvesterCore", "parvester", "TestSupport"]),
+        .testTarget(name: "LabTests", dependencies: ["SSH", "Kube", "ParvesterCore", "parvester", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

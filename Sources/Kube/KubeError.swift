@@ -11,6 +11,8 @@ public struct KubeError: Error, CustomStringConvertible, Sendable {
         /// The server answered with an error status; `status` holds its code.
         case api
         case timeout
+        /// A manifest that is not a list of objects.
+        case manifest
     }
 
     public var kind: Kind
@@ -29,12 +31,20 @@ public struct KubeError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { message }
 
+    /// An error answer of the API, with its Status message (`deployments.apps "x" is invalid: ...`).
+    public static func status(_ response: KubeResponse, doing what: String) -> KubeError {
+        let json = response.json
+        let message = json?["message"] as? String ?? String(decoding: response.body.prefix(300), as: UTF8.self)
+        return KubeError(.api, "\(what): \(response.status) \(json?["reason"] as? String ?? ""): \(message)",
+                         status: response.status, reason: json?["reason"] as? String)
+    }
+
     /// Worth trying again: the server was busy or the connection failed on the way.
     public var isTransient: Bool {
         switch kind {
         case .transport, .timeout: return true
         case .api: return status == 429 || (status ?? 0) >= 500
-        case .kubeconfig, .tls: return false
+        case .kubeconfig, .tls, .manifest: return false
         }
     }
 }

@@ -32,6 +32,24 @@ public final class KubeHTTPClient: @unchecked Sendable {
         if let handle { curl_easy_cleanup(handle) }
     }
 
+    /// Like `request`, but rides out what passes: 429 and 5xx answers and failed connections are tried
+    /// again, up to `attempts` times, waiting 0.25 s, 0.5 s, 1 s, ... in between.
+    public func send(_ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
+                     accept: String = "application/json", timeout: TimeInterval = 30, attempts: Int = 6) async throws -> KubeResponse {
+        var delay = 0.25
+        for attempt in 1...attempts {
+            do {
+                let response = try await request(method, path, body: body, contentType: contentType, accept: accept, timeout: timeout)
+                if attempt == attempts || !(response.status == 429 || response.status >= 500) { return response }
+            } catch let error as KubeError where error.isTransient && attempt < attempts {
+                _ = error
+            }
+            try await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 5)
+        }
+        throw KubeError(.transport, "unreachable")  // the loop returns or throws on its last attempt
+    }
+
     /// Sends one request. `path` starts with `/`. A non-2xx answer is returned, not thrown: callers
     /// decide what a 404 or 409 means. Transport and TLS failures throw.
     public func request(_ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",

@@ -3,6 +3,7 @@
 //   parvester-bench exec INVENTORY COMMAND      connect to every node in parallel, run COMMAND once each
 //   parvester-bench upload INVENTORY NODE FILE REMOTE   SFTP upload of FILE to one node
 import Foundation
+import Kube
 import ParvesterCore
 import SSH
 

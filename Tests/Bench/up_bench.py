@@ -33,7 +33,10 @@ def inventory(path, name, count, servers):
     lines = ["cluster:", f"  name: {name}", f"  address: {nodes[0]['address']}",
              f"  install: {{method: airgap, artifactsDir: {state['artifacts']}}}",
              "ssh:", f"  user: {USER}", f"  identityFile: {state['client_keys']['ed25519']}",
-             f"  knownHostsFile: {state['known_hosts']}", "  concurrency: 50", "bridge: {uplink: eth1}", "nodes:"]
+             f"  knownHostsFile: {state['known_hosts']}", "  concurrency: 50", "bridge: {uplink: eth1}",
+             # The RKE2 phases only: the components' release URLs point outside the lab.
+             "components: {localPathProvisioner: {enabled: false}, kubevirt: {enabled: false}, cdi: {enabled: false}, multus: {enabled: false}}",
+             "nodes:"]
     for i, node in enumerate(nodes):
         lines.append(f"  - {{name: {node['name']}, address: {node['address']}, role: {'server' if i < servers else 'agent'}}}")
     with open(path, "w") as f:

@@ -93,7 +93,7 @@ struct CLITests {
     }
 
     @Test func planListsPhasesInOrder() throws {
-        let result = try CLI.run(["plan", "--offline", "-i", "inventory/cluster.yaml", "--output", "json"])
+        let result = try CLI.run(["plan", "--from-inventory", "-i", "inventory/cluster.yaml", "--output", "json"])
         #expect(result.status == 0)
         let steps = try #require(try CLI.json(result.stdout)["steps"] as? [[String: Any]])
         #expect(steps.compactMap { $0["phase"] as? String } == [
@@ -108,7 +108,7 @@ struct CLITests {
     }
 
     @Test func singleNodePlanHasNoJoins() throws {
-        let result = try CLI.run(["plan", "--offline", "-i", "inventory/single-node.yaml"])
+        let result = try CLI.run(["plan", "--from-inventory", "-i", "inventory/single-node.yaml"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("Start the initial server"))
         #expect(!result.stdout.contains("Join servers"))
@@ -124,7 +124,7 @@ struct CLITests {
             cluster: {name: c, address: 10.0.0.1, token: very-secret-token-value}
             nodes: [{name: s1, address: 10.0.0.2, role: server}, {name: a1, address: 10.0.0.3, role: agent}]
             """.write(to: inventory, atomically: true, encoding: .utf8)
-        for command in [["render"], ["validate"], ["plan", "--offline"], ["validate", "--output", "json"]] {
+        for command in [["render"], ["validate"], ["plan", "--from-inventory"], ["validate", "--output", "json"]] {
             let result = try CLI.run(command + ["-i", inventory.path])
             #expect(result.status == 0)
             #expect(!(result.stdout + result.stderr).contains("very-secret-token-value"), "\(command) printed the token")

@@ -1,4 +1,5 @@
 import Foundation
+import Kube
 import ParvesterCore
 import SSH
 import Testing

@@ -19,6 +19,11 @@ struct UpCluster {
     var topExtra: String
     /// The `install:` line of `cluster:` (airgap from the lab's artifacts unless changed).
     var install = ""
+    /// The `components:` section. By default none: those tests are about the RKE2 phases, and the
+    /// release URLs point outside the lab. `labComponents` fetches them from the lab's manifest server.
+    var components = "components: {localPathProvisioner: {enabled: false}, kubevirt: {enabled: false}, cdi: {enabled: false}, multus: {enabled: false}}"
+
+    static func labComponents() throws -> String { "components: {mirror: \"\(try Lab.require().manifests_url)\"}" }
 
     var inventoryPath: String { directory.appendingPathComponent("inventory.yaml").path }
     var stateDirectory: String { directory.appendingPathComponent("state").path }
@@ -67,6 +72,7 @@ struct UpCluster {
             let node = try Lab.node(member.name)
             lines.append("  - {name: \(member.name), address: \(node.address), role: \(member.role)\(member.extra.isEmpty ? "" : ", " + member.extra)}")
         }
+        lines.append(components)
         if !topExtra.isEmpty { lines.append(topExtra) }
         try (lines.joined(separator: "\n") + "\n").write(toFile: inventoryPath, atomically: true, encoding: .utf8)
     }
@@ -89,16 +95,19 @@ struct UpCluster {
     var upArguments: [String] { ["up", "-i", inventoryPath, "--state-dir", stateDirectory, "--wait-timeout", "90s"] }
 
     /// `parvester up`, handing each printed line to `onLine` as it comes (with the process id).
-    func upStreaming(_ arguments: [String], onLine: @escaping @Sendable (String, Int32) -> Void) async throws -> Run {
-        let output = try await LocalProcess.runStreaming(LocalProcess.builtProduct("parvester").path, upArguments + arguments, onLine: onLine)
+    func upStreaming(_ arguments: [String], environment: [String: String] = [:],
+                     onLine: @escaping @Sendable (String, Int32) -> Void) async throws -> Run {
+        let output = try await LocalProcess.runStreaming(LocalProcess.builtProduct("parvester").path, upArguments + arguments,
+                                                         environment: environment, onLine: onLine)
         return Run(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 
     /// `parvester up` on this cluster; JSON output unless `arguments` say otherwise.
-    func up(_ arguments: [String] = ["--output", "json"], started: (@Sendable (Int32) -> Void)? = nil) async throws -> Run {
+    func up(_ arguments: [String] = ["--output", "json"], environment: [String: String] = [:],
+            started: (@Sendable (Int32) -> Void)? = nil) async throws -> Run {
         let binary = LocalProcess.builtProduct("parvester").path
         let output = try await LocalProcess.runAsync(
-            binary, upArguments + arguments, started: started)
+            binary, upArguments + arguments, environment: environment, started: started)
         return Run(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 

@@ -13,10 +13,15 @@ public struct RunOptions: Sendable {
     /// The longest any one remote command or small file write may take (install scripts and artifact
     /// uploads excepted): a node whose link died fails after this, naming the node and phase.
     public var commandTimeout: TimeInterval
+    /// Where release manifests are cached, and whether to use only the cache.
+    public var manifests: ManifestCache
+    public var offline: Bool
 
     public init(waitTimeout: TimeInterval = 900, stateDirectory: StateDirectory, hostKeyPolicy: HostKeyPolicy = .strict, dryRun: Bool = false,
-                commandTimeout: TimeInterval = 120) {
+                commandTimeout: TimeInterval = 120, manifests: ManifestCache = .default(), offline: Bool = false) {
         self.commandTimeout = commandTimeout
+        self.manifests = manifests
+        self.offline = offline
         self.waitTimeout = waitTimeout
         self.stateDirectory = stateDirectory
         self.hostKeyPolicy = hostKeyPolicy
@@ -40,6 +45,7 @@ public final class RunContext: @unchecked Sendable {
     private var clusterToken: Secret?
     private var clusterKubeconfig: Kubeconfig?
     private var client: KubeHTTPClient?
+    private var apiDiscovery: KubeDiscovery?
     var runLock: RunLock?
 
     public init(inventory: Inventory, options: RunOptions, observer: RunObserver?) {
@@ -67,12 +73,14 @@ public final class RunContext: @unchecked Sendable {
 
     var kubeconfig: Kubeconfig? { lock.withLock { clusterKubeconfig } }
     var kube: KubeHTTPClient? { lock.withLock { client } }
+    var discovery: KubeDiscovery? { lock.withLock { apiDiscovery } }
     func setKubeconfig(_ kubeconfig: Kubeconfig) throws {
         let credentials = try kubeconfig.credentials()
         let newClient = try KubeHTTPClient(credentials: credentials)
         lock.withLock {
             clusterKubeconfig = kubeconfig
             client = newClient
+            apiDiscovery = KubeDiscovery(client: newClient)
             if let key = credentials.clientKey { secrets.append(String(decoding: key, as: UTF8.self)) }
         }
     }

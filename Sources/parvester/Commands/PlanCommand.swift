@@ -8,7 +8,7 @@ struct PlanCommand: AsyncParsableCommand {
         discussion: """
             Connects to every node and gathers facts, then goes through the phases of `up` in dry-run mode: \
             files that would be written are shown as diffs (the token masked), services that would start or \
-            restart, installs, bridges. Nothing is written, started or locked. With --offline, only lists the \
+            restart, installs, bridges. Nothing is written, started or locked. With --from-inventory, only lists the \
             phases from the inventory, contacting no node. Exits 1 when a node cannot be reached or checked.
             """)
 
@@ -17,12 +17,12 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var runOptions: RunCommandOptions
 
     @Flag(name: .long, help: "Do not contact the nodes: list the phases and their targets from the inventory alone.")
-    var offline = false
+    var fromInventory = false
 
     func run() async throws {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
-        if offline { return try printOffline(inventory, terminal: terminal) }
+        if fromInventory { return try printOffline(inventory, terminal: terminal) }
         let result = try await runOptions.run(inventory, dryRun: true, output: outputOptions.output, terminal: terminal)
         switch outputOptions.output {
         case .json:

@@ -51,6 +51,9 @@ struct RunCommandOptions: ParsableArguments {
     @Flag(name: .long, help: "Record host keys of nodes not yet in known_hosts (a changed key is still refused).")
     var acceptNewHostKeys = false
 
+    @Flag(name: .long, help: "Use only the manifest cache (see `parvester fetch`); download nothing.")
+    var offline = false
+
     /// Runs the phases (`up`, or `plan` as a dry run), printing each step as it happens in text mode.
     func run(_ inventory: Inventory, dryRun: Bool, output: OutputFormat, terminal: Terminal) async throws -> UpResult {
         let options = try runOptions(for: inventory, dryRun: dryRun)
@@ -67,7 +70,7 @@ struct RunCommandOptions: ParsableArguments {
         }
         let state = stateDir.map { StateDirectory(path: $0) } ?? StateDirectory.default(cluster: inventory.cluster.name)
         return RunOptions(waitTimeout: timeout.seconds, stateDirectory: state, hostKeyPolicy: acceptNewHostKeys ? .acceptNew : .strict,
-                          dryRun: dryRun, commandTimeout: commandLimit.seconds)
+                          dryRun: dryRun, commandTimeout: commandLimit.seconds, offline: offline)
     }
 }
 

@@ -1,9 +1,7 @@
-import YAML
-
 /// Writes a node tree as compact JSON, in mapping order. Plain scalars become numbers, booleans or
 /// null where YAML 1.2 reads them so; everything else becomes a string.
-enum JSONText {
-    static func encode(_ node: YAMLNode) -> String {
+public enum JSONText {
+    public static func encode(_ node: YAMLNode) -> String {
         switch node.content {
         case .sequence(let items):
             return "[" + items.map(encode).joined(separator: ",") + "]"
@@ -23,7 +21,7 @@ enum JSONText {
         }
     }
 
-    static func quote(_ text: String) -> String {
+    public static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Where objects of a kind live: `/apis/apps/v1/namespaces/NS/deployments/NAME`.
+public struct KubeResource: Sendable, Equatable {
+    public var group: String
+    public var version: String
+    public var plural: String
+    public var kind: String
+    public var namespaced: Bool
+
+    public func path(namespace: String?, name: String? = nil) -> String {
+        var path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
+        if namespaced, let namespace { path += "/namespaces/\(namespace)" }
+        path += "/\(plural)"
+        if let name { path += "/\(name)" }
+        return path
+    }
+}
+
+/// The API's group/version/kind → resource map: aggregated discovery where the server offers it (one
+/// request), else `/api/v1`, `/apis` and each `/apis/GROUP/VERSION`. Cached; a kind not found refreshes
+/// it once (a CRD may just have been added).
+public actor KubeDiscovery {
+    private let client: KubeHTTPClient
+    private var resources: [String: KubeResource]?  // "group/version/Kind"
+    public private(set) var usedAggregated = false
+
+    public init(client: KubeHTTPClient) { self.client = client }
+
+    public func resource(apiVersion: String, kind: String) async throws -> KubeResource {
+        let key = "\(apiVersion.contains("/") ? apiVersion : "/" + apiVersion)/\(kind)"
+        if resources == nil { resources = try await load() }
+        if let found = resources?[key] { return found }
+        resources = try await load()
+        if let found = resources?[key] { return found }
+        throw KubeError(.api, "the server has no kind \(kind) in \(apiVersion) (is its CRD applied and Established?)", status: 404, reason: "NotFound")
+    }
+
+    public func invalidate() { resources = nil }
+
+    private func load() async throws -> [String: KubeResource] {
+        var map: [String: KubeResource] = [:]
+        let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+        let legacy = try await client.send("GET", "/api", accept: accept)
+        let named = try await client.send("GET", "/apis", accept: accept)
+        if legacy.contentType.contains("as=APIGroupDiscoveryList"), named.contentType.contains("as=APIGroupDiscoveryList") {
+            usedAggregated = true
+            for response in [legacy, named] {
+                for group in response.json?["items"] as? [[String: Any]] ?? [] {
+                    let name = (group["metadata"] as? [String: Any])?["name"] as? String ?? ""
+                    for version in group["versions"] as? [[String: Any]] ?? [] {
+                        let v = version["version"] as? String ?? ""
+                        for r in version["resources"] as? [[String: Any]] ?? [] {
+                            guard let plural = r["resource"] as? String, let kind = (r["responseKind"] as? [String: Any])?["kind"] as? String else { continue }
+                            map["\(name)/\(v)/\(kind)"] = KubeResource(group: name, version: v, plural: plural, kind: kind,
+                                                                      namespaced: r["scope"] as? String == "Namespaced")
+                        }
+                    }
+                }
+            }
+            return map
+        }
+        usedAggregated = false
+        var groupVersions = ["v1"]
+        for group in named.json?["groups"] as? [[String: Any]] ?? [] {
+            for version in group["versions"] as? [[String: Any]] ?? [] {
+                if let gv = version["groupVersion"] as? String { groupVersions.append(gv) }
+            }
+        }
+        for gv in groupVersions {
+            let response = try await client.send("GET", gv == "v1" ? "/api/v1" : "/apis/\(gv)")
+            guard response.status == 200 else { continue }  // a group that went away meanwhile
+            let group = gv.contains("/") ? String(gv.split(separator: "/")[0]) : ""
+            let version = String(gv.split(separator: "/").last ?? "")
+            for r in response.json?["resources"] as? [[String: Any]] ?? [] {
+                guard let plural = r["name"] as? String, !plural.contains("/"), let kind = r["kind"] as? String else { continue }
+                map["\(group)/\(version)/\(kind)"] = KubeResource(group: group, version: version, plural: plural, kind: kind,
+                                                                 namespaced: r["namespaced"] as? Bool ?? false)
+            }
+        }
+        return map
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Kube
+
+/// One component of the memo (Local Path Provisioner, KubeVirt, CDI, Multus): its manifests fetched
+/// (or read from the cache), applied in order by server-side apply, then waited for: every workload
+/// rolled out, and KubeVirt's and CDI's CRs Available.
+struct ComponentPhase: Phase {
+    let component: Component
+    var id: String { "component-\(component.kind.rawValue)" }
+    var title: String { "Apply \(component.kind.title) \(component.version)" }
+    static let availableKinds: Set<String> = ["KubeVirt", "CDI"]
+
+    func run(_ context: RunContext) async throws {
+        try await context.clusterStep(id) {
+            if context.options.dryRun { return .ok("would apply \(component.manifestURLs.count) manifests and wait until ready") }
+            guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+            var counts: [ApplyResult.Outcome: Int] = [:]
+            // Manifests in order: an operator before its CR.
+            for url in component.manifestURLs {
+                let text = try await context.options.manifests.text(for: url, offline: context.options.offline)
+                let objects = try KubeObject.parse(text, source: url)
+                var applier = KubeApplier(client: kube, discovery: discovery)
+                applier.establishTimeout = context.options.waitTimeout
+                let results = await applier.apply(objects)
+                for result in results {
+                    counts[result.outcome, default: 0] += 1
+                    context.report.command(target: "cluster", "\(result.outcome.rawValue) \(result.object)")
+                }
+                if let failed = results.first(where: { $0.outcome == .failed }) {
+                    throw ManifestError("\(failed.object) from \(failed.source): \(failed.error ?? "failed")")
+                }
+                let waiter = KubeWaiter(client: kube, discovery: discovery)
+                for object in objects where KubeWaiter.isWorkload(object.kind) || Self.availableKinds.contains(object.kind) {
+                    try await waiter.waitReady(object, namespace: "default", condition: Self.availableKinds.contains(object.kind) ? "Available" : nil,
+                                               timeout: context.options.waitTimeout)
+                }
+            }
+            let summary = ApplyResult.Outcome.allCases.compactMap { outcome in counts[outcome].map { "\($0) \(outcome.rawValue)" } }.joined(separator: ", ")
+            let changed = (counts[.created] ?? 0) + (counts[.configured] ?? 0) > 0
+            return changed ? .changed(summary + "; ready") : .unchanged
+        }
+    }
+}
+
+/// The inventory's VM networks as Multus NetworkAttachmentDefinitions (bridge CNI on the node bridge).
+struct NetworksPhase: Phase {
+    let id = "networks"
+    let title = "VM networks (NetworkAttachmentDefinitions)"
+
+    func run(_ context: RunContext) async throws {
+        guard !context.inventory.networks.isEmpty else { return }
+        try await context.clusterStep(id) {
+            if context.options.dryRun { return .ok("would apply \(context.inventory.networks.count) networks") }
+            guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+            let renderer = ClusterObjectRenderer(inventory: context.inventory)
+            let objects = try context.inventory.networks.map { network -> KubeObject in
+                let node = try renderer.networkAttachmentDefinition(network)
+                return try KubeObject.from(node, source: "network \(network.namespace)/\(network.name)")[0]
+            }
+            let results = await KubeApplier(client: kube, discovery: discovery).apply(objects)
+            if let failed = results.first(where: { $0.outcome == .failed }) {
+                throw ManifestError("\(failed.object): \(failed.error ?? "failed")")
+            }
+            let changed = results.filter { $0.outcome != .unchanged }
+            return changed.isEmpty ? .unchanged : .changed(changed.map { "\($0.object) \($0.outcome.rawValue)" }.joined(separator: ", "))
+        }
+    }
+}
