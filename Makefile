@@ -62,14 +62,15 @@ lab-down:
 	$(LAB) down
 
 # The main job on the built-in lab: three nodes come up and `parvester up` builds the cluster on them
-# (airgap install of the lab's RKE2 double, bridges, kubeconfig). The lab stays up for you to try
+# (airgap install of the lab's RKE2 double, bridges, kubeconfig, then the components and the VM
+# network from the lab's manifest server); `parvester status` shows the result. The lab stays up for you to try
 # commands on (`make lab-down` stops it). A second `make demo` starts from a fresh lab.
 demo: deps build
 	$(LAB) up 3
 	$(PARVESTER) validate -i inventory/lab.yaml
 	$(PARVESTER) check -i inventory/lab.yaml
 	$(PARVESTER) up -i inventory/lab.yaml
-	$(PARVESTER) plan -i inventory/lab.yaml
+	$(PARVESTER) status -i inventory/lab.yaml
 	@echo "demo: the lab is still up (make lab-down to stop it); the kubeconfig is shown by: $(PARVESTER) kubeconfig -i inventory/lab.yaml"
 
 # SSH against the lab, Parvester vs OpenSSH in one run (needs root, like the lab).

@@ -56,6 +56,16 @@ public struct KubeApplier: Sendable {
         return results
     }
 
+    /// An object without the server's bookkeeping, comparable as text.
+    static func content(_ json: [String: Any]?) -> Data? {
+        guard var json else { return nil }
+        if var meta = json["metadata"] as? [String: Any] {
+            for key in ["resourceVersion", "managedFields", "generation"] { meta[key] = nil }
+            json["metadata"] = meta
+        }
+        return try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+    }
+
     public func applyOne(_ object: KubeObject) async -> ApplyResult {
         do {
             let resource = try await discovery.resource(apiVersion: object.apiVersion, kind: object.kind)
@@ -74,6 +84,9 @@ public struct KubeApplier: Sendable {
             let outcome: ApplyResult.Outcome
             if before.status == 404 {
                 outcome = .created
+            } else if dryRun {
+                // Nothing is stored, so no new resourceVersion: compare what the object would become.
+                outcome = Self.content(before.json) == Self.content(response.json) ? .unchanged : .configured
             } else {
                 let old = (before.json?["metadata"] as? [String: Any])?["resourceVersion"] as? String
                 let new = (response.json?["metadata"] as? [String: Any])?["resourceVersion"] as? String

@@ -89,8 +89,8 @@ public final class KubeHTTPClient: @unchecked Sendable {
                 try check(parvester_curl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
                 try check(parvester_curl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(timeout * 1000)), "the timeout")
                 try check(parvester_curl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(min(timeout, 10) * 1000)), "the connect timeout")
-                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "peer verification")
-                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "host verification")
+                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, credentials.insecure ? 0 : 1), "peer verification")
+                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, credentials.insecure ? 0 : 2), "host verification")
                 // Only the cluster's CA: not the system store, which would also trust public CAs.
                 try check(parvester_curl_easy_setopt_string(handle, CURLOPT_CAINFO, nil), "no default CA file")
                 try check(parvester_curl_easy_setopt_string(handle, CURLOPT_CAPATH, nil), "no default CA path")

@@ -50,7 +50,7 @@ public struct KubeWaiter: Sendable {
         }
     }
 
-    static func condition(_ json: [String: Any], _ type: String) -> (Bool, String) {
+    public static func condition(_ json: [String: Any], _ type: String) -> (Bool, String) {
         let status = json["status"] as? [String: Any] ?? [:]
         let conditions = status["conditions"] as? [[String: Any]] ?? []
         let match = conditions.first { $0["type"] as? String == type }
@@ -59,7 +59,7 @@ public struct KubeWaiter: Sendable {
         return (match?["status"] as? String == "True", phase + shown)
     }
 
-    static func rolledOut(_ json: [String: Any], kind: String) -> (Bool, String) {
+    public static func rolledOut(_ json: [String: Any], kind: String) -> (Bool, String) {
         let meta = json["metadata"] as? [String: Any] ?? [:]
         let spec = json["spec"] as? [String: Any] ?? [:]
         let status = json["status"] as? [String: Any] ?? [:]

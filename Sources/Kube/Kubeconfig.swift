@@ -31,24 +31,51 @@ public struct Kubeconfig: Sendable {
 
     public var server: String? { cluster?["server"]?.scalar?.value }
 
-    /// What an HTTP client needs, decoded from the `*-data` fields.
-    public func credentials() throws -> KubeCredentials {
+    /// What an HTTP client needs: the `*-data` fields decoded, or the files they name read (relative to
+    /// the kubeconfig's directory, as kubectl does). `insecure-skip-tls-verify` is refused unless allowed.
+    public func credentials(allowInsecure: Bool = false) throws -> KubeCredentials {
         guard let server, let url = URL(string: server), url.scheme == "https" else {
             throw KubeError(.kubeconfig, "\(source): the current context's cluster has no https server")
         }
+        let insecure = cluster?["insecure-skip-tls-verify"]?.scalar?.value == "true"
+        if insecure && !allowInsecure {
+            throw KubeError(.kubeconfig, "\(source) sets insecure-skip-tls-verify: refused, since anyone between here and the cluster could read its credentials; give the cluster's CA, or pass --insecure-skip-tls-verify knowingly")
+        }
+        let directory = (source as NSString).deletingLastPathComponent
         func data(_ node: YAMLNode?, _ key: String) throws -> Data? {
-            guard let text = node?[key]?.scalar?.value else { return nil }
-            guard let decoded = Data(base64Encoded: text.filter { !$0.isWhitespace }) else {
-                throw KubeError(.kubeconfig, "\(source): \(key) is not base64")
+            if let text = node?[key + "-data"]?.scalar?.value {
+                guard let decoded = Data(base64Encoded: text.filter { !$0.isWhitespace }) else {
+                    throw KubeError(.kubeconfig, "\(source): \(key)-data is not base64")
+                }
+                return decoded
             }
-            return decoded
+            guard let file = node?[key]?.scalar?.value else { return nil }
+            let path = file.hasPrefix("/") ? file : directory + "/" + file
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw KubeError(.kubeconfig, "\(source): cannot read \(key) \(path)")
+            }
+            return contents
         }
         return KubeCredentials(
             server: server.hasSuffix("/") ? String(server.dropLast()) : server,
-            certificateAuthority: try data(cluster, "certificate-authority-data"),
-            clientCertificate: try data(user, "client-certificate-data"),
-            clientKey: try data(user, "client-key-data"),
-            token: user?["token"]?.scalar?.value)
+            certificateAuthority: try data(cluster, "certificate-authority"),
+            clientCertificate: try data(user, "client-certificate"),
+            clientKey: try data(user, "client-key"),
+            token: user?["token"]?.scalar?.value, insecure: insecure)
+    }
+
+    /// The kubeconfig kubectl would use: `--kubeconfig`, else the first existing file of `$KUBECONFIG`,
+    /// else `~/.kube/config`.
+    public static func load(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            home: String) throws -> Kubeconfig {
+        let candidates = explicit.map { [$0] }
+            ?? (environment["KUBECONFIG"].flatMap { $0.isEmpty ? nil : $0.split(separator: ":").map(String.init) } ?? [home + "/.kube/config"])
+        for path in candidates {
+            if let data = FileManager.default.contents(atPath: path) {
+                return try Kubeconfig(text: String(decoding: data, as: UTF8.self), source: path)
+            }
+        }
+        throw KubeError(.kubeconfig, "no kubeconfig at \(candidates.joined(separator: ", ")); give --kubeconfig, or -i INVENTORY for a cluster `parvester up` built")
     }
 
     /// The same kubeconfig pointing at another server (RKE2 writes https://127.0.0.1:6443).
@@ -109,8 +136,11 @@ public struct KubeCredentials: Sendable {
     public var clientCertificate: Data?
     public var clientKey: Data?
     public var token: String?
+    /// Skip verifying the server (only when the user asked for it, knowingly).
+    public var insecure: Bool
 
-    public init(server: String, certificateAuthority: Data?, clientCertificate: Data?, clientKey: Data?, token: String?) {
+    public init(server: String, certificateAuthority: Data?, clientCertificate: Data?, clientKey: Data?, token: String?, insecure: Bool = false) {
+        self.insecure = insecure
         self.server = server
         self.certificateAuthority = certificateAuthority
         self.clientCertificate = clientCertificate

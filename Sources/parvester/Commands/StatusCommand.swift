@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Kube
+import ParvesterCore
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Nodes, components and VM networks of the cluster, with their readiness, one line each.",
+        discussion: "Reads the cluster through its API (-i for one `up` built, or a kubeconfig). Exits 1 when anything is not ready.")
+
+    @OptionGroup var target: KubeTargetOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    struct Line: Encodable {
+        var kind: String
+        var name: String
+        var ready: Bool
+        var detail: String
+    }
+
+    /// Where each component shows it is ready: its workload, or its CR's Available condition.
+    static let checks: [(title: String, kind: ComponentKind?, path: String, condition: String?, workload: String?)] = [
+        ("Local Path Provisioner", .localPathProvisioner, "/apis/apps/v1/namespaces/local-path-storage/deployments/local-path-provisioner", nil, "Deployment"),
+        ("KubeVirt", .kubevirt, "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/kubevirt", "Available", nil),
+        ("CDI", .cdi, "/apis/cdi.kubevirt.io/v1beta1/cdis/cdi", "Available", nil),
+        ("Multus", .multus, "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-multus-ds", nil, "DaemonSet"),
+    ]
+
+    func run() async throws {
+        let terminal = Terminal()
+        let cluster = try target.connect(terminal: terminal)
+        var lines: [Line] = []
+        for (name, ready) in try await KubeNodes.readiness(cluster.client).sorted(by: { $0.key < $1.key }) {
+            lines.append(Line(kind: "node", name: name, ready: ready == "True", detail: "Ready=\(ready)"))
+        }
+        let enabled = cluster.inventory.map { Set($0.enabledComponents.map(\.kind)) }
+        for check in Self.checks where enabled == nil || enabled!.contains(check.kind!) {
+            let response = try await cluster.client.send("GET", check.path)
+            guard response.status == 200, let json = response.json else {
+                lines.append(Line(kind: "component", name: check.title, ready: false, detail: response.status == 404 ? "not installed" : "HTTP \(response.status)"))
+                continue
+            }
+            let (ready, seen) = check.condition.map { KubeWaiter.condition(json, $0) } ?? KubeWaiter.rolledOut(json, kind: check.workload!)
+            lines.append(Line(kind: "component", name: check.title, ready: ready, detail: seen))
+        }
+        for network in cluster.inventory?.networks ?? [] {
+            let response = try await cluster.client.send("GET", "/apis/k8s.cni.cncf.io/v1/namespaces/\(network.namespace)/network-attachment-definitions/\(network.name)")
+            lines.append(Line(kind: "network", name: "\(network.namespace)/\(network.name)", ready: response.status == 200,
+                              detail: response.status == 200 ? "bridge \(network.bridge)" + (network.vlan.map { ", VLAN \($0)" } ?? "") : "missing"))
+        }
+        switch outputOptions.output {
+        case .json:
+            terminal.print(try JSONOutput.encode(lines))
+        case .text:
+            let width = lines.map(\.name.count).max() ?? 0
+            for line in lines {
+                let mark = line.ready ? terminal.green("✓") : terminal.red("✗")
+                terminal.print("\(mark) \(line.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(line.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(line.detail)")
+            }
+        }
+        if lines.contains(where: { !$0.ready }) { throw ExitCodes.failure }
+    }
+}
