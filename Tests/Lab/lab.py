@@ -35,7 +35,7 @@ STATE = os.path.join(LAB, "lab.json")
 MGMT_BRIDGE, UPLINK_BRIDGE = "pvlab-mgmt", "pvlab-uplink"
 HOST_ADDRESS = "10.251.0.1"
 PRIVATE_DIRS = ["/etc/rancher", "/var/lib/rancher", "/usr/local", "/etc/systemd/system", "/var/lib/parvester-systemd",
-                "/var/lib/parvester", "/tmp"]
+                "/var/lib/parvester", "/opt/cni", "/tmp"]
 DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "doubles")
 USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
 SUDOERS = "/etc/sudoers.d/parvester-lab"

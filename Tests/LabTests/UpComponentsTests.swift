@@ -52,6 +52,15 @@ struct UpComponentsTests {
         }
         #expect(burst.status == 0, "\(burst.stdout.suffix(1500))")
 
+        // Without the bridge CNI plugin on a node, up says so, naming the node.
+        let agent = try await Lab.connect("lab15")
+        _ = try await agent.run("mv /opt/cni/bin/bridge /opt/cni/bin/bridge.away")
+        let noPlugin = try await cluster.up(["--output", "text"], environment: cache)
+        _ = try await agent.run("mv /opt/cni/bin/bridge.away /opt/cni/bin/bridge")
+        await agent.close()
+        #expect(noPlugin.status == 1)
+        #expect(noPlugin.stdout.contains("lab15: cni-plugins: /opt/cni/bin/bridge is missing on lab15"), "\(noPlugin.stdout.suffix(800))")
+
         // A new version applies the new manifests.
         cluster.components = "components: {mirror: \"\(try Lab.require().manifests_url)\", multus: {version: v4.1.0}}"
         try cluster.writeInventory()
