@@ -77,6 +77,7 @@ demo: deps build
 bench: deps
 	python3 Tests/Bench/ssh_bench.py
 	python3 Tests/Bench/up_bench.py
+	python3 Tests/Bench/apply_bench.py
 
 templates:
 	python3 scripts/embed-templates.py

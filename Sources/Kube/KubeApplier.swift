@@ -43,13 +43,16 @@ public struct KubeApplier: Sendable {
             results += await ParallelRunner.map(stage, width: width) { await self.applyOne($0) }
             if index == 1 {  // CRDs: their kinds are served only once Established
                 let waiter = KubeWaiter(client: client, discovery: discovery)
-                for (object, result) in zip(stage, results.suffix(stage.count)) where result.outcome != .failed && !dryRun {
+                let applied = zip(stage, results.suffix(stage.count)).filter { $0.1.outcome != .failed && !dryRun }.map(\.0)
+                let timeout = establishTimeout
+                results += await ParallelRunner.map(applied, width: width) { object -> ApplyResult? in
                     do {
-                        try await waiter.waitEstablished(object.name, timeout: establishTimeout)
+                        try await waiter.waitEstablished(object.name, timeout: timeout)
+                        return nil
                     } catch {
-                        results.append(ApplyResult(object: object.description, source: object.source, outcome: .failed, error: "\(error)"))
+                        return ApplyResult(object: object.description, source: object.source, outcome: .failed, error: "\(error)")
                     }
-                }
+                }.compactMap { $0 }
                 await discovery.invalidate()
             }
         }

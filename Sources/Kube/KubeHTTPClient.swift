@@ -12,25 +12,37 @@ public struct KubeResponse: Sendable {
 }
 
 /// HTTPS to one Kubernetes API server over libcurl, with the kubeconfig's CA and client certificate
-/// handed over as in-memory blobs (no secret is written to a temporary file). One easy handle, reused,
-/// so the TLS connection is kept alive between requests. libcurl blocks, so every request runs on the
-/// client's own serial queue, never on Swift's cooperative threads.
+/// handed over as in-memory blobs (no secret is written to a temporary file). Easy handles are pooled
+/// and reused, each keeping its TLS connection alive, so concurrent requests run side by side and
+/// sequential ones skip the handshake. libcurl blocks, so requests run on a dispatch queue of their
+/// own, never on Swift's cooperative threads.
 public final class KubeHTTPClient: @unchecked Sendable {
     public let credentials: KubeCredentials
     private let queue: DispatchQueue
-    private var handle: UnsafeMutableRawPointer?
+    private let lock = NSLock()
+    private var idle: [UnsafeMutableRawPointer] = []
+    private var all: [UnsafeMutableRawPointer] = []
 
     public init(credentials: KubeCredentials) throws {
         try LibCurlRuntime.ensureInitialised()
         self.credentials = credentials
-        queue = DispatchQueue(label: "parvester.kube.\(credentials.server)")
-        guard let handle = curl_easy_init() else { throw KubeError(.transport, "libcurl could not create a handle") }
-        self.handle = handle
+        queue = DispatchQueue(label: "parvester.kube.\(credentials.server)", attributes: .concurrent)
     }
 
     deinit {
-        if let handle { curl_easy_cleanup(handle) }
+        for handle in all { curl_easy_cleanup(handle) }
     }
+
+    private func takeHandle() throws -> UnsafeMutableRawPointer {
+        try lock.withLock {
+            if let handle = idle.popLast() { return handle }
+            guard let handle = curl_easy_init() else { throw KubeError(.transport, "libcurl could not create a handle") }
+            all.append(handle)
+            return handle
+        }
+    }
+
+    private func giveBack(_ handle: UnsafeMutableRawPointer) { lock.withLock { idle.append(handle) } }
 
     /// Like `request`, but rides out what passes: 429 and 5xx answers and failed connections are tried
     /// again, up to `attempts` times, waiting 0.25 s, 0.5 s, 1 s, ... in between.
@@ -63,7 +75,8 @@ public final class KubeHTTPClient: @unchecked Sendable {
 
     private func perform(_ method: String, _ path: String, body: Data?, contentType: String, accept: String,
                          timeout: TimeInterval) throws -> KubeResponse {
-        guard let handle else { throw KubeError(.transport, "the client is closed") }
+        let handle = try takeHandle()
+        defer { giveBack(handle) }
         curl_easy_reset(handle)  // keeps the connection cache; clears the previous request's options
         let url = credentials.server + path
         let sink = ResponseSink()

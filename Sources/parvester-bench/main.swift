@@ -2,6 +2,7 @@
 // Tests/Bench/ssh_bench.py can time them against OpenSSH on the same lab, in one run.
 //   parvester-bench exec INVENTORY COMMAND      connect to every node in parallel, run COMMAND once each
 //   parvester-bench upload INVENTORY NODE FILE REMOTE   SFTP upload of FILE to one node
+//   parvester-bench apply KUBECONFIG WIDTH MANIFEST     server-side apply of every object, WIDTH at once
 import Foundation
 import Kube
 import ParvesterCore
@@ -11,6 +12,7 @@ import SSH
 struct Bench {
     static func main() async throws {
         let arguments = CommandLine.arguments
+        if arguments.count == 5, arguments[1] == "apply" { return try await apply(kubeconfig: arguments[2], width: Int(arguments[3]) ?? 1, manifest: arguments[4]) }
         guard arguments.count >= 4 else {
             FileHandle.standardError.write(Data("usage: parvester-bench exec INVENTORY COMMAND | upload INVENTORY NODE FILE REMOTE\n".utf8))
             exit(64)
@@ -40,6 +42,22 @@ struct Bench {
             await pool.closeAll()
         default:
             exit(64)
+        }
+        print(String(format: "%.3f", Date().timeIntervalSince(started)))
+    }
+
+    /// Applies a manifest with Parvester's applier (stages, CRDs waited for) at a given width; prints seconds.
+    static func apply(kubeconfig: String, width: Int, manifest: String) async throws {
+        let config = try Kubeconfig(text: try String(contentsOfFile: kubeconfig, encoding: .utf8), source: kubeconfig)
+        let client = try KubeHTTPClient(credentials: try config.credentials())
+        let objects = try KubeObject.parse(try String(contentsOfFile: manifest, encoding: .utf8), source: manifest)
+        var applier = KubeApplier(client: client, discovery: KubeDiscovery(client: client))
+        applier.width = width
+        let started = Date()
+        let failed = await applier.apply(objects).filter { $0.outcome == .failed }
+        guard failed.isEmpty else {
+            FileHandle.standardError.write(Data("\(failed.count) failed, first: \(failed[0].object): \(failed[0].error ?? "")\n".utf8))
+            exit(1)
         }
         print(String(format: "%.3f", Date().timeIntervalSince(started)))
     }
