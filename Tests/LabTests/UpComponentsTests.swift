@@ -8,15 +8,19 @@ import Testing
 /// manifest server (the lab inventory's mirror). Nodes lab14-lab17 only.
 @Suite("up applies the components", .enabled(if: !Lab.skipped, Lab.skipReason))
 struct UpComponentsTests {
-    private func accessLogLines() throws -> Int {
-        try String(contentsOfFile: try Lab.require().manifests_access_log, encoding: .utf8).split(separator: "\n").count
+    /// This test's own requests to the manifest server: other suites use it at the same time.
+    private func accessLogLines(tagged tag: String) throws -> Int {
+        try String(contentsOfFile: try Lab.require().manifests_access_log, encoding: .utf8)
+            .split(separator: "\n").filter { $0.contains(" /_/\(tag)/") }.count
     }
 
     @Test func componentsBecomeAvailableReRunsChangeNothingAndTheCacheServesOffline() async throws {
         _ = try Lab.require(nodes: 15)
         var cluster = try await UpCluster.make("components", [.init(name: "lab14", role: "server"), .init(name: "lab15", role: "agent")],
                                                topExtra: "networks: [{name: net-101}, {name: net-vlan, vlan: 42}]")
-        cluster.components = try UpCluster.labComponents()
+        let tag = "components-\(UUID().uuidString.prefix(8))"
+        let mirror = "\(try Lab.require().manifests_url)/_/\(tag)"
+        cluster.components = "components: {mirror: \"\(mirror)\"}"
         try cluster.writeInventory()
         let cache = ["PARVESTER_CACHE_DIR": cluster.directory.appendingPathComponent("cache").path]
 
@@ -38,10 +42,11 @@ struct UpComponentsTests {
         #expect(second.status == 0 && second.json["changed"] as? Int == 0, "\(second.outcomes.filter { $0.outcome == "changed" })")
 
         // Offline: the cache alone, the manifest server not asked.
-        let before = try accessLogLines()
+        let before = try accessLogLines(tagged: tag)
+        #expect(before > 0, "the first run fetched through the tagged mirror")
         let offline = try await cluster.up(["--output", "json", "--offline"], environment: cache)
         #expect(offline.status == 0, "\(offline.stdout.suffix(1500))")
-        #expect(try accessLogLines() == before, "an --offline run downloaded something")
+        #expect(try accessLogLines(tagged: tag) == before, "an --offline run downloaded something")
         let empty = ["PARVESTER_CACHE_DIR": cluster.directory.appendingPathComponent("empty-cache").path]
         let missing = try await cluster.up(["--output", "text", "--offline"], environment: empty)
         #expect(missing.status == 1 && missing.stdout.contains("is not in the manifest cache"), "\(missing.stdout.suffix(800))")
@@ -62,7 +67,7 @@ struct UpComponentsTests {
         #expect(noPlugin.stdout.contains("lab15: cni-plugins: /opt/cni/bin/bridge is missing on lab15"), "\(noPlugin.stdout.suffix(800))")
 
         // A new version applies the new manifests.
-        cluster.components = "components: {mirror: \"\(try Lab.require().manifests_url)\", multus: {version: v4.1.0}}"
+        cluster.components = "components: {mirror: \"\(mirror)\", multus: {version: v4.1.0}}"
         try cluster.writeInventory()
         let bumped = try await cluster.up(["--output", "json"], environment: cache)
         #expect(bumped.status == 0)

@@ -14,7 +14,9 @@ so a client that does not follow redirects fails here too. /images/lab-disk.qcow
 for CDI imports. /get.rke2.io stands in for RKE2's online install script: run on a node (`curl -sfL
 URL | INSTALL_RKE2_VERSION=... sh -`), it downloads the lab's RKE2 artifacts from /rke2-artifacts/ and
 installs them, as the real script downloads a release. Every request is logged to the access log,
-which tests read.
+which tests read. Tests run side by side, so a mirror URL may start with /_/TAG/: the server drops
+that prefix for routing (keeping it in redirects) and the access log shows it, so a test counts only
+its own requests.
 
   server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG ARTIFACTS_DIR
 """
@@ -94,6 +96,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
+        tag = re.match(r"/_/[\w.-]+(?=/)", path)
+        prefix = tag.group(0) if tag else ""
+        path = path[len(prefix):]
         if path == IMAGE_PATH:
             return self.send(200, IMAGE)
         if path == "/get.rke2.io":
@@ -110,7 +115,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if body is None:
             return self.send(404, b"Not Found\n", "text/plain")
         if redirected:
-            return self.send(302, b"", "text/html", [("Location", REDIRECTED + path)])
+            return self.send(302, b"", "text/html", [("Location", prefix + REDIRECTED + path)])
         return self.send(200, body, "text/plain; charset=utf-8")
 
     do_HEAD = do_GET
