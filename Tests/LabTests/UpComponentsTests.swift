@@ -19,7 +19,7 @@ struct UpComponentsTests {
         var cluster = try await UpCluster.make("components", [.init(name: "lab14", role: "server"), .init(name: "lab15", role: "agent")],
                                                topExtra: "networks: [{name: net-101}, {name: net-vlan, vlan: 42}]")
         let tag = "components-\(UUID().uuidString.prefix(8))"
-        let mirror = "\(try Lab.require().manifests_url)/_/\(tag)"
+        let mirror = "\(try Lab.require().manifests_url)_/\(tag)"
         cluster.components = "components: {mirror: \"\(mirror)\"}"
         try cluster.writeInventory()
         let cache = ["PARVESTER_CACHE_DIR": cluster.directory.appendingPathComponent("cache").path]
