@@ -88,7 +88,7 @@ enum Lab {
     static func freshRKE2(_ name: String) async throws -> SSHConnection {
         let artifacts = try require().artifacts
         let connection = try await connect(name)
-        _ = try await connection.run("test -x /usr/local/bin/rke2-uninstall.sh && /usr/local/bin/rke2-uninstall.sh; true", timeout: 60)
+        _ = try await connection.run("test -x /usr/local/bin/rke2-uninstall.sh && /usr/local/bin/rke2-uninstall.sh; true", timeout: 180)
         let install = try await connection.run(
             "INSTALL_RKE2_ARTIFACT_PATH=\(ShellQuote.quote(artifacts)) INSTALL_RKE2_VERSION=v1.28.11+rke2r1 sh \(ShellQuote.quote(artifacts))/install.sh")
         try #require(install.succeeded, "\(install.stderrText)")

@@ -50,7 +50,7 @@ struct UpCluster {
             ip link del br0 2>/dev/null
             rm -rf /etc/rancher/rke2 /var/lib/parvester/* /var/lib/rancher/rke2
             true
-            """, timeout: 60)
+            """, timeout: 180)
     }
 
     func writeInventory() throws {
