@@ -19,8 +19,7 @@ struct UpComponentsTests {
         var cluster = try await UpCluster.make("components", [.init(name: "lab14", role: "server"), .init(name: "lab15", role: "agent")],
                                                topExtra: "networks: [{name: net-101}, {name: net-vlan, vlan: 42}]")
         let tag = "components-\(UUID().uuidString.prefix(8))"
-        let mirror = "\(try Lab.require().manifests_url)_/\(tag)"
-        cluster.components = "components: {mirror: \"\(mirror)\"}"
+        cluster.components = try UpCluster.labComponents(tag: tag)
         try cluster.writeInventory()
         let cache = ["PARVESTER_CACHE_DIR": cluster.directory.appendingPathComponent("cache").path]
 
@@ -67,7 +66,7 @@ struct UpComponentsTests {
         #expect(noPlugin.stdout.contains("lab15: cni-plugins: /opt/cni/bin/bridge is missing on lab15"), "\(noPlugin.stdout.suffix(800))")
 
         // A new version applies the new manifests.
-        cluster.components = "components: {mirror: \"\(mirror)\", multus: {version: v4.1.0}}"
+        cluster.components = try UpCluster.labComponents(tag: tag, extra: ", multus: {version: v4.1.0}")
         try cluster.writeInventory()
         let bumped = try await cluster.up(["--output", "json"], environment: cache)
         #expect(bumped.status == 0)

@@ -23,7 +23,10 @@ struct UpCluster {
     /// release URLs point outside the lab. `labComponents` fetches them from the lab's manifest server.
     var components = "components: {localPathProvisioner: {enabled: false}, kubevirt: {enabled: false}, cdi: {enabled: false}, multus: {enabled: false}}"
 
-    static func labComponents() throws -> String { "components: {mirror: \"\(try Lab.require().manifests_url)\"}" }
+    /// The lab's manifest server as a mirror; with a tag, its requests are told apart in the access log.
+    static func labMirror(tag: String? = nil) throws -> String { try Lab.require().manifests_url + (tag.map { "_/\($0)" } ?? "") }
+
+    static func labComponents(tag: String? = nil, extra: String = "") throws -> String { "components: {mirror: \"\(try labMirror(tag: tag))\"\(extra)}" }
 
     var inventoryPath: String { directory.appendingPathComponent("inventory.yaml").path }
     var stateDirectory: String { directory.appendingPathComponent("state").path }
