@@ -42,6 +42,9 @@ SUDOERS = "/etc/sudoers.d/parvester-lab"
 KEY_PASSPHRASE = "lab-key-passphrase"
 RKE2_VERSION = os.environ.get("PARVESTER_LAB_RKE2_VERSION", "v1.28.11+rke2r1")
 KUBE_SOCKET = os.path.join(LAB, "kubeapi.sock")
+# A node's root gets a plain ~/.bashrc: bash sources it for every command sshd runs, and this machine's
+# own (pyenv, cargo) takes a lock shared by all nodes and adds stderr lines and seconds to each command.
+NODE_BASHRC = "# ~/.bashrc of a lab node's root: nothing, as on a fresh Debian server.\n"
 HOLD = "/run/parvester-lab-hold"  # an empty mount point, used only inside node mount namespaces
 MANIFEST_PORTS = (8080, 8443)
 
@@ -305,6 +308,10 @@ def launch_sshd(node):
         f.write(f"127.0.0.1 localhost\n{node['address']} {node['name']}\n")
     mounts = " && ".join(f"mount --bind {directory}/root{p} {p}" for p in PRIVATE_DIRS if p != "/tmp")
     mounts += f" && mount --bind {directory}/hosts /etc/hosts"
+    if os.path.exists("/root/.bashrc"):
+        with open(os.path.join(directory, "root.bashrc"), "w") as f:
+            f.write(NODE_BASHRC)
+        mounts += f" && mount --bind {directory}/root.bashrc /root/.bashrc"
     # /tmp last. When the lab itself lives under /tmp (a clone in /tmp), the private /tmp would hide it
     # from the node (its sshd config, keys, artifacts, the API socket): hold it aside and mount it back.
     if (LAB + "/").startswith("/tmp/"):

@@ -70,17 +70,26 @@ struct RKE2DoubleTests {
         let first = try await fresh("lab36")
         defer { Task { await first.close() } }
         try await configure(first, "token: join-test\n")
+        // The first server holds the member-add lock for 30 s per join, so the two joins below overlap
+        // even when the full suite's load delays one of them by seconds.
+        _ = try await first.run("echo PARVESTER_LAB_JOIN_SECONDS=30 >> /usr/local/lib/systemd/system/rke2-server.env")
         #expect(try await first.run("systemctl enable --now rke2-server", timeout: 60).succeeded)
         let joiners = [try await fresh("lab37"), try await fresh("lab38")]
         for joiner in joiners {
             try await configure(joiner, "token: join-test\n")
             try await configure(joiner, "server: https://\(try Lab.node("lab36").address):9345\n", file: "/etc/rancher/rke2/config.yaml.d/10-server.yaml")
         }
-        for joiner in joiners { _ = try await joiner.run("systemctl start --no-block rke2-server") }
-        try await Task.sleep(for: .seconds(5))
+        async let startA = joiners[0].run("systemctl start --no-block rke2-server")
+        async let startB = joiners[1].run("systemctl start --no-block rke2-server")
+        _ = try await (startA, startB)
         var states: [String] = []
-        for joiner in joiners {
-            states.append(try await joiner.run("systemctl is-active rke2-server").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
+        for _ in 0..<60 {
+            states = []
+            for joiner in joiners {
+                states.append(try await joiner.run("systemctl is-active rke2-server").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            if !states.contains("activating") { break }
+            try await Task.sleep(for: .seconds(1))
         }
         #expect(states.sorted() == ["active", "failed"], "\(states)")
         let loser = joiners[states.firstIndex(of: "failed") ?? 0]
