@@ -10,6 +10,15 @@ public struct KubeObject: Sendable {
     public var source: String
     public var node: YAMLNode
 
+    public init(apiVersion: String, kind: String, name: String, namespace: String?, source: String, node: YAMLNode) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.source = source
+        self.node = node
+    }
+
     public var group: String { apiVersion.contains("/") ? String(apiVersion.split(separator: "/")[0]) : "" }
     public var version: String { String(apiVersion.split(separator: "/").last ?? "") }
     public var description: String { "\(kind) \(namespace.map { "\($0)/" } ?? "")\(name)" }

@@ -189,7 +189,7 @@ def start_services(state):
         "kubeapi": [sys.executable, "-m", "kubeapi.server", KUBE_SOCKET],
         "manifests": [sys.executable, os.path.join(here, "manifests", "server.py"), HOST_ADDRESS,
                       str(MANIFEST_PORTS[0]), str(MANIFEST_PORTS[1]), cert, key, os.path.join(LAB, "manifests-access.log"),
-                      os.path.join(LAB, "artifacts")],
+                      os.path.join(LAB, "artifacts"), RKE2_VERSION],
     }
     state["services"] = []
     for name, command in services.items():

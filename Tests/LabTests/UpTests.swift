@@ -178,7 +178,7 @@ extension Array {
 }
 
 /// The online install path: the node runs the install script from its URL (the lab's stand-in for
-/// get.rke2.io, which downloads the artifacts over HTTP). Node lab11 only.
+/// get.rke2.io, which downloads the release from the lab's copy of GitHub's paths). Node lab11 only.
 @Suite("up installs online", .enabled(if: !Lab.skipped, Lab.skipReason))
 struct UpOnlineInstallTests {
     @Test func theNodeRunsTheInstallScriptFromItsURL() async throws {
@@ -190,7 +190,9 @@ struct UpOnlineInstallTests {
         #expect(run.status == 0, "\(run.stdout.suffix(1500))")
         #expect(run.outcomes.contains { $0.phase == "install-rke2" && $0.target == "lab11" && $0.outcome == "changed" })
         let log = try String(contentsOfFile: lab.manifests_access_log, encoding: .utf8)
-        #expect(log.contains("GET /get.rke2.io 200") && log.contains("GET /rke2-artifacts/rke2.linux-amd64.tar.gz 200"))
+        let release = "/github.com/rancher/rke2/releases/download/v1.28.11%2Brke2r1/rke2.linux-amd64.tar.gz"
+        #expect(log.contains("GET /get.rke2.io 200") && log.contains("GET \(release) 302") && log.contains("GET /objects.githubusercontent.com\(release) 200"),
+                "\(log.suffix(1500))")
         #expect(try await UpCluster.snapshot("lab11").contains("rke2-server active enabled"))
     }
 }

@@ -19,20 +19,49 @@ public struct ManifestCache: Sendable {
     private func entry(_ url: String) -> String { directory + "/" + SHA256.hex(url) }
 
     /// The manifest at `url`: a local `file:///` path as it is; else downloaded (and cached), or with
-    /// `offline` read from the cache only.
-    public func text(for url: String, offline: Bool) async throws -> String {
-        if url.hasPrefix("file://") {
-            let path = String(url.dropFirst("file://".count))
-            guard let data = FileManager.default.contents(atPath: path) else { throw ManifestError("cannot read \(path)") }
-            return String(decoding: data, as: UTF8.self)
-        }
-        if offline { return try cached(url) }
-        let data = try await HTTPDownload.fetch(url)
-        try store(data, for: url)
-        return String(decoding: data, as: UTF8.self)
+    /// `offline` read from the cache only. With a pinned sha256, bytes that differ are refused, wherever
+    /// they came from.
+    public func text(for url: String, offline: Bool, pinned: String? = nil) async throws -> String {
+        String(decoding: try await data(for: url, offline: offline, pinned: pinned), as: UTF8.self)
     }
 
-    public func cached(_ url: String) throws -> String {
+    public func data(for url: String, offline: Bool, pinned: String? = nil) async throws -> Data {
+        let data: Data
+        if url.hasPrefix("file://") {
+            let path = String(url.dropFirst("file://".count))
+            guard let contents = FileManager.default.contents(atPath: path) else { throw ManifestError("cannot read \(path)") }
+            data = contents
+        } else if offline {
+            data = try cached(url)
+        } else {
+            data = try await HTTPDownload.fetch(url)
+            try Self.check(data, of: url, against: pinned)
+            try store(data, for: url)
+            return data
+        }
+        try Self.check(data, of: url, against: pinned)
+        return data
+    }
+
+    /// For `parvester fetch`: the manifest downloaded again (or, offline, found in the cache), checked
+    /// against its pin and kept; `unchanged` when the cache already held exactly these bytes.
+    public func refresh(_ url: String, offline: Bool, pinned: String?) async throws -> FetchedFile {
+        let before = try? cached(url)
+        let data = try await self.data(for: url, offline: offline, pinned: pinned)
+        let outcome: FetchedFile.Outcome = offline || url.hasPrefix("file://") ? .cached : (before == data ? .unchanged : .fetched)
+        return FetchedFile(name: url.split(separator: "/").last.map(String.init) ?? url, url: url, outcome: outcome,
+                           bytes: Int64(data.count), sha256: SHA256.hex(data))
+    }
+
+    static func check(_ data: Data, of url: String, against pinned: String?) throws {
+        guard let pinned else { return }
+        let actual = SHA256.hex(data)
+        guard actual == pinned else {
+            throw ManifestError("\(url) has sha256 \(actual), but the inventory pins \(pinned): it changed at its source or on the way; nothing was applied. Check the release, then update the pin")
+        }
+    }
+
+    public func cached(_ url: String) throws -> Data {
         let path = entry(url)
         guard let data = FileManager.default.contents(atPath: path + ".yaml"),
               let recorded = FileManager.default.contents(atPath: path + ".sha256") else {
@@ -41,7 +70,7 @@ public struct ManifestCache: Sendable {
         guard String(decoding: recorded, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == SHA256.hex(data) else {
             throw ManifestError("the cached copy of \(url) does not match its sha256; delete \(path).yaml and fetch again")
         }
-        return String(decoding: data, as: UTF8.self)
+        return data
     }
 
     private func store(_ data: Data, for url: String) throws {

@@ -17,6 +17,8 @@ public struct Inventory: Sendable {
     /// How many nodes are worked on at once.
     public var concurrency: Int
     public static let defaultConcurrency = 10
+    /// `components.mirror`: release downloads (manifests, and RKE2's artifacts for `fetch`) go through it.
+    public var componentsMirror: String? = nil
 
     public var servers: [Node] { nodes.filter { $0.role == .server } }
     public var agents: [Node] { nodes.filter { $0.role == .agent } }
@@ -41,6 +43,9 @@ public struct Cluster: Sendable {
     public var rke2AgentConfig: [YAMLNode.Pair]
     /// What a FAIL from `virt-host-validate qemu` does: stop the node (`fail`), only warn, or skip the check.
     public var virtHostValidate: VirtHostValidation
+    /// RKE2's `cni` option when Parvester sets it (for RKE2's packaged Multus); nil leaves RKE2's default.
+    public var cni: [String]? = nil
+    public static let packagedMultusCNI = ["multus", "canal"]
 
     public static let defaultVersion = "v1.28.11+rke2r1"
     public static let defaultInstallScriptURL = "https://get.rke2.io"
@@ -118,7 +123,13 @@ public struct Component: Sendable, Equatable {
     public var kind: ComponentKind
     public var enabled: Bool
     public var version: String
+    /// Empty for RKE2's packaged Multus: RKE2 deploys it, Parvester only waits for it.
     public var manifestURLs: [String]
+    /// URL → the sha256 its download must have (the inventory's pins).
+    public var pinnedSHA256: [String: String] = [:]
+    public var multusSource: MultusSource? = nil
+
+    public var isRKE2PackagedMultus: Bool { kind == .multus && multusSource == .rke2 }
 }
 
 public struct Network: Sendable, Equatable {

@@ -41,12 +41,13 @@ struct InventoryResolver {
     // MARK: - Whole inventory
 
     mutating func resolve() -> Inventory? {
-        let cluster = resolveCluster()
+        var cluster = resolveCluster()
         let bridge = Bridge(name: spec.bridge?.name ?? Bridge.defaultName, allowSSHInterface: spec.bridge?.allowSSHInterface ?? false)
         check(YAMLPath([.key("bridge"), .key("name")]), NetworkNames.interfaceNameProblem(bridge.name))
         if let uplink = spec.bridge?.uplink { checkUplink(uplink, bridge: bridge.name, path: YAMLPath([.key("bridge"), .key("uplink")])) }
         let nodes = resolveNodes(bridge: bridge)
         let components = resolveComponents()
+        cluster.cni = packagedCNI(components, rke2Config: cluster.rke2Config)
         let networks = resolveNetworks(bridge: bridge)
         let images = resolveImages()
         let vms = resolveVMs(images: images, networks: networks)
@@ -59,7 +60,7 @@ struct InventoryResolver {
             file: file, cluster: cluster, nodes: nodes, bridge: bridge, components: components,
             networks: networks, images: images, vms: vms,
             templatesDirectory: spec.templates.map { LocalPath.resolve($0, relativeTo: baseDirectory) },
-            concurrency: spec.ssh?.concurrency ?? Inventory.defaultConcurrency)
+            concurrency: spec.ssh?.concurrency ?? Inventory.defaultConcurrency, componentsMirror: spec.components?.mirror)
     }
 
     // MARK: - cluster
@@ -288,20 +289,68 @@ struct InventoryResolver {
             case .kubevirt: given = spec.components?.kubevirt
             case .cdi: given = spec.components?.cdi
             case .localPathProvisioner: given = spec.components?.localPathProvisioner
-            case .multus: given = spec.components?.multus
+            case .multus: given = spec.components?.multus?.component
             }
             let path = YAMLPath([.key("components"), .key(kind.rawValue)])
             let version = given?.version ?? kind.defaultVersion
             check(path.appending("version"), VersionStrings.releaseProblem(version))
-            let urls = given?.manifests ?? kind.manifestURLs(version: version).map { ComponentKind.mirrored($0, through: mirror) }
+            var urls = given?.manifests ?? kind.manifestURLs(version: version).map { ComponentKind.mirrored($0, through: mirror) }
             if given?.manifests?.isEmpty == true {
                 problem(path.appending("manifests"), "manifests is empty; leave it out to use the release manifests, or set enabled: false")
             }
             for (i, url) in (given?.manifests ?? []).enumerated() {
                 check(path.appending("manifests").appending(i), VersionStrings.urlProblem(url, allowFile: true))
             }
-            return Component(kind: kind, enabled: given?.enabled ?? true, version: version, manifestURLs: urls)
+            var source: MultusSource?
+            if kind == .multus {
+                source = spec.components?.multus?.source ?? .release
+                if source == .rke2 {
+                    if given?.manifests != nil {
+                        problem(path.appending("manifests"), "source: rke2 deploys RKE2's own Multus; manifests are only for source: release", atKey: true)
+                    }
+                    if given?.version != nil {
+                        problem(path.appending("version"), "source: rke2 deploys the Multus that comes with cluster.version; leave version out", atKey: true)
+                    }
+                    urls = []
+                }
+            }
+            let pins = resolvePins(given?.sha256, urls: urls, path: path.appending("sha256"))
+            return Component(kind: kind, enabled: given?.enabled ?? true, version: version, manifestURLs: urls,
+                             pinnedSHA256: pins, multusSource: source)
         }
+    }
+
+    /// `sha256:` pins keyed by a manifest's file name or whole URL, turned into URL → sha256.
+    private mutating func resolvePins(_ given: [String: String]?, urls: [String], path: YAMLPath) -> [String: String] {
+        var pins: [String: String] = [:]
+        for (key, hash) in (given ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if hash.wholeMatch(of: /[0-9a-f]{64}/) == nil {
+                problem(path.appending(key), "\(hash.debugDescription) is not a sha256 (64 lower-case hex digits)")
+            }
+            let matching = urls.filter { $0 == key || $0.split(separator: "/").last.map(String.init) == key }
+            switch matching.count {
+            case 1: pins[matching[0]] = hash
+            case 0:
+                let names = urls.compactMap { $0.split(separator: "/").last.map(String.init) }
+                problem(path.appending(key), "\(key.debugDescription) is none of this component's manifests (\(names.joined(separator: ", ")))", atKey: true)
+            default:
+                problem(path.appending(key), "\(key.debugDescription) names \(matching.count) manifests; pin each by its whole URL", atKey: true)
+            }
+        }
+        return pins
+    }
+
+    /// RKE2's `cni` for its packaged Multus: written by Parvester, or already in `rke2Config` with multus.
+    private mutating func packagedCNI(_ components: [Component], rke2Config: [YAMLNode.Pair]) -> [String]? {
+        guard components.contains(where: { $0.enabled && $0.isRKE2PackagedMultus }) else { return nil }
+        guard let given = rke2Config.first(where: { $0.key.scalar?.value == "cni" }) else { return Cluster.packagedMultusCNI }
+        let names = given.value.sequence?.compactMap { $0.scalar?.value }
+            ?? (given.value.scalar?.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [])
+        if names.first != "multus" {
+            problem(YAMLPath([.key("cluster"), .key("rke2Config"), .key("cni")]),
+                    "components.multus.source: rke2 needs multus first in cni, as in [multus, canal]")
+        }
+        return nil
     }
 
     // MARK: - networks, images, VMs

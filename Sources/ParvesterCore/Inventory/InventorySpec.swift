@@ -96,7 +96,7 @@ struct ComponentsSpec: Decodable {
     var kubevirt: ComponentSpec?
     var cdi: ComponentSpec?
     var localPathProvisioner: ComponentSpec?
-    var multus: ComponentSpec?
+    var multus: MultusSpec?
     enum CodingKeys: String, CodingKey, CaseIterable { case kubevirt, cdi, localPathProvisioner, multus, mirror }
 }
 
@@ -104,8 +104,26 @@ struct ComponentSpec: Decodable {
     var enabled: Bool?
     var version: String?
     var manifests: [String]?
-    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests }
+    /// Manifest file name (or whole URL) → the sha256 its download must have.
+    var sha256: [String: String]?
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests, sha256 }
 }
+
+/// Multus takes what every component takes, plus where it comes from.
+struct MultusSpec: Decodable {
+    var enabled: Bool?
+    var version: String?
+    var manifests: [String]?
+    var sha256: [String: String]?
+    var source: MultusSource?
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests, sha256, source }
+
+    var component: ComponentSpec { ComponentSpec(enabled: enabled, version: version, manifests: manifests, sha256: sha256) }
+}
+
+/// `release`: the memo's thin-plugin DaemonSet from Multus's release manifest. `rke2`: RKE2's packaged
+/// Multus chart, enabled by `cni: [multus, canal]` in every server's config.
+public enum MultusSource: String, YAMLChoice, Sendable { case release, rke2 }
 
 struct NetworkSpec: Decodable {
     var name: String

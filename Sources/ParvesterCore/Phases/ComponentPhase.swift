@@ -7,17 +7,24 @@ import Kube
 struct ComponentPhase: Phase {
     let component: Component
     var id: String { "component-\(component.kind.rawValue)" }
-    var title: String { "Apply \(component.kind.title) \(component.version)" }
+    var title: String {
+        component.isRKE2PackagedMultus ? "Wait for RKE2's packaged Multus" : "Apply \(component.kind.title) \(component.version)"
+    }
     static let availableKinds: Set<String> = ["KubeVirt", "CDI"]
 
     func run(_ context: RunContext) async throws {
         try await context.clusterStep(id) {
+            if component.isRKE2PackagedMultus {
+                if context.options.dryRun { return .ok("would wait for RKE2's Multus DaemonSet") }
+                return try await waitForPackagedMultus(context)
+            }
             if context.options.dryRun { return .ok("would apply \(component.manifestURLs.count) manifests and wait until ready") }
             guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
             var counts: [ApplyResult.Outcome: Int] = [:]
             // Manifests in order: an operator before its CR.
             for url in component.manifestURLs {
-                let text = try await context.options.manifests.text(for: url, offline: context.options.offline)
+                let text = try await context.options.manifests.text(for: url, offline: context.options.offline,
+                                                                    pinned: component.pinnedSHA256[url])
                 let objects = try KubeObject.parse(text, source: url)
                 var applier = KubeApplier(client: kube, discovery: discovery)
                 applier.establishTimeout = context.options.waitTimeout
@@ -40,6 +47,26 @@ struct ComponentPhase: Phase {
             return changed ? .changed(summary + "; ready") : .unchanged
         }
     }
+
+    /// RKE2 deploys its Multus chart itself (`cni: [multus, canal]` in the server config, pushed earlier):
+    /// nothing to apply, but the VM networks need its CRD served and its DaemonSet on every node.
+    private func waitForPackagedMultus(_ context: RunContext) async throws -> RunContext.Done {
+        guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+        let waiter = KubeWaiter(client: kube, discovery: discovery)
+        try await waiter.waitEstablished(PackagedMultus.crd, timeout: context.options.waitTimeout)
+        await discovery.invalidate()
+        let daemonSet = KubeObject(apiVersion: "apps/v1", kind: "DaemonSet", name: PackagedMultus.daemonSet,
+                                   namespace: PackagedMultus.namespace, source: "RKE2's rke2-multus chart", node: .null)
+        try await waiter.waitReady(daemonSet, namespace: nil, timeout: context.options.waitTimeout)
+        return .ok("\(PackagedMultus.namespace)/\(PackagedMultus.daemonSet) ready")
+    }
+}
+
+/// Where RKE2's packaged Multus shows up: its chart's DaemonSet and the NetworkAttachmentDefinition CRD.
+public enum PackagedMultus {
+    public static let namespace = "kube-system"
+    public static let daemonSet = "rke2-multus"
+    public static let crd = "network-attachment-definitions.k8s.cni.cncf.io"
 }
 
 /// The inventory's VM networks as Multus NetworkAttachmentDefinitions (bridge CNI on the node bridge).

@@ -25,6 +25,7 @@ enum TemplateContext {
             ("writeKubeconfigMode", .string(c.writeKubeconfigMode)),
             ("rke2Config", mapping(c.rke2Config)),
             ("rke2AgentConfig", mapping(c.rke2AgentConfig)),
+            ("cni", list(c.cni ?? [])),
         ])
     }
 

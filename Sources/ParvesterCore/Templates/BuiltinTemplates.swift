@@ -83,6 +83,7 @@ enum BuiltinTemplates {
         node-name: ${node.name}
         node-label: ${node.labels}
         node-taint: ${node.taints}
+        cni: ${cluster.cni}
         <<: ${cluster.rke2Config}
         """####,
         "virtualmachine.yaml": ####"""

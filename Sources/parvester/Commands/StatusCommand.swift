@@ -27,6 +27,8 @@ struct StatusCommand: AsyncParsableCommand {
         ("Multus", .multus, "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-multus-ds", nil, "DaemonSet"),
     ]
 
+    static let packagedMultusPath = "/apis/apps/v1/namespaces/\(PackagedMultus.namespace)/daemonsets/\(PackagedMultus.daemonSet)"
+
     func run() async throws {
         let terminal = Terminal()
         let cluster = try target.connect(terminal: terminal)
@@ -35,8 +37,13 @@ struct StatusCommand: AsyncParsableCommand {
             lines.append(Line(kind: "node", name: name, ready: ready == "True", detail: "Ready=\(ready)"))
         }
         let enabled = cluster.inventory.map { Set($0.enabledComponents.map(\.kind)) }
+        let multus = cluster.inventory?.components.first { $0.kind == .multus }
         for check in Self.checks where enabled == nil || enabled!.contains(check.kind!) {
-            let response = try await cluster.client.send("GET", check.path)
+            var response = try await cluster.client.send("GET", check.path)
+            // RKE2's packaged Multus runs as its chart's DaemonSet: the inventory says which, else look for both.
+            if check.kind == .multus, multus?.isRKE2PackagedMultus == true || (multus == nil && response.status == 404) {
+                response = try await cluster.client.send("GET", Self.packagedMultusPath)
+            }
             guard response.status == 200, let json = response.json else {
                 lines.append(Line(kind: "component", name: check.title, ready: false, detail: response.status == 404 ? "not installed" : "HTTP \(response.status)"))
                 continue

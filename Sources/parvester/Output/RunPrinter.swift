@@ -79,6 +79,7 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
 enum ByteCount {
     static func text(_ bytes: Int64) -> String {
         let mib = Double(bytes) / 1_048_576
+        if bytes < 1024 { return "\(bytes) B" }
         return mib >= 1 ? String(format: "%.1f MiB", mib) : String(format: "%.0f KiB", Double(bytes) / 1024)
     }
 }

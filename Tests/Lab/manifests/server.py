@@ -11,14 +11,17 @@ host name becoming the first path element, for any version in the path:
 
 Like GitHub, release downloads under /github.com/ answer with a redirect (to /objects.githubusercontent.com/),
 so a client that does not follow redirects fails here too. /images/lab-disk.qcow2 is a small disk image
-for CDI imports. /get.rke2.io stands in for RKE2's online install script: run on a node (`curl -sfL
-URL | INSTALL_RKE2_VERSION=... sh -`), it downloads the lab's RKE2 artifacts from /rke2-artifacts/ and
-installs them, as the real script downloads a release. Every request is logged to the access log,
+for CDI imports. RKE2's release downloads are served for the lab's version only (anything else is 404):
+
+  /github.com/rancher/rke2/releases/download/VERSION/FILE   (rke2.linux-amd64.tar.gz, sha256sum-amd64.txt, ...)
+  /get.rke2.io   the lab's install script, which downloads from the path above when run without
+                 INSTALL_RKE2_ARTIFACT_PATH (`curl -sfL URL | INSTALL_RKE2_VERSION=... sh -` on a node)
+ Every request is logged to the access log,
 which tests read. Tests run side by side, so a mirror URL may start with /_/TAG/: the server drops
 that prefix for routing (keeping it in redirects) and the access log shows it, so a test counts only
 its own requests.
 
-  server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG ARTIFACTS_DIR
+  server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG ARTIFACTS_DIR RKE2_VERSION
 """
 import hashlib
 import http.server
@@ -28,6 +31,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
 
 HERE = __file__.rsplit("/", 1)[0]
 ROUTES = [
@@ -38,16 +42,8 @@ ROUTES = [
 ]
 REDIRECTED = "/objects.githubusercontent.com"
 IMAGE_PATH = "/images/lab-disk.qcow2"
-ARTIFACTS = ("install.sh", "rke2.linux-amd64.tar.gz", "rke2-images.linux-amd64.tar.zst", "sha256sum-amd64.txt")
-ONLINE_INSTALL = """#!/bin/sh
-# Lab stand-in for https://get.rke2.io: fetches the release artifacts (here the lab's) and installs them.
-set -e
-base="${INSTALL_RKE2_LAB_BASE:-%s}"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-for f in %s; do curl -sfL -o "$dir/$f" "$base/rke2-artifacts/$f"; done
-INSTALL_RKE2_ARTIFACT_PATH="$dir" sh "$dir/install.sh"
-"""
+ARTIFACTS = ("rke2.linux-amd64.tar.gz", "rke2-images.linux-amd64.tar.zst", "sha256sum-amd64.txt")
+RKE2_RELEASES = "/github.com/rancher/rke2/releases/download"
 LOCK = threading.Lock()
 
 
@@ -102,11 +98,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == IMAGE_PATH:
             return self.send(200, IMAGE)
         if path == "/get.rke2.io":
-            base = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
-            return self.send(200, (ONLINE_INSTALL % (base, " ".join(ARTIFACTS))).encode(), "text/plain")
-        if path.startswith("/rke2-artifacts/") and path.rsplit("/", 1)[1] in ARTIFACTS:
-            with open(f"{self.artifacts}/{path.rsplit('/', 1)[1]}", "rb") as f:
-                return self.send(200, f.read())
+            scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+            host = f"{scheme}://{self.server.server_address[0]}:{self.server.server_address[1]}"
+            script = open(f"{self.artifacts}/install.sh").read().replace("@RELEASES@", host + prefix + RKE2_RELEASES)
+            return self.send(200, script.encode(), "text/plain")
+        release = self.rke2_release(path)
+        if release:
+            return self.send(200, release) if path.startswith(REDIRECTED) else \
+                self.send(302, b"", "text/html", [("Location", prefix + REDIRECTED + path)])
         if path.startswith(REDIRECTED + "/"):
             body, _ = manifest(path[len(REDIRECTED):])
             if body is not None:
@@ -120,6 +119,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     do_HEAD = do_GET
 
+    def rke2_release(self, path):
+        """The bytes of an RKE2 release download of the lab's version (GitHub redirects these too)."""
+        path = urllib.parse.unquote(path[len(REDIRECTED):] if path.startswith(REDIRECTED) else path)
+        match = re.fullmatch(re.escape(RKE2_RELEASES) + r"/([^/]+)/([^/]+)", path)
+        if not match or match.group(1) != self.rke2_version or match.group(2) not in ARTIFACTS:
+            return None
+        with open(f"{self.artifacts}/{match.group(2)}", "rb") as f:
+            return f.read()
+
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
@@ -127,8 +135,8 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main(argv):
-    address, http_port, https_port, cert, key, access_log, artifacts = argv
-    Handler.access_log, Handler.artifacts = access_log, artifacts
+    address, http_port, https_port, cert, key, access_log, artifacts, rke2_version = argv
+    Handler.access_log, Handler.artifacts, Handler.rke2_version = access_log, artifacts, rke2_version
     plain = Server((address, int(http_port)), Handler)
     secure = Server((address, int(https_port)), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -1,12 +1,27 @@
 #!/bin/sh
-# Lab double of RKE2's install script, airgap path only (the lab has no downloads): installs the
-# artifacts in INSTALL_RKE2_ARTIFACT_PATH after checking their sha256, as the real script does.
+# Lab double of RKE2's install script. Like the real one (https://get.rke2.io), it installs from
+# INSTALL_RKE2_ARTIFACT_PATH when that is set (airgap), else it downloads the release's tarball and
+# checksums for INSTALL_RKE2_VERSION first. The lab has no internet: its manifest server serves this
+# script at /get.rke2.io with RELEASES pointing at its own copy of the release downloads.
 set -e
 info() { echo "[INFO]  $*"; }
 fatal() { echo "[ERROR] $*" >&2; exit 1; }
 
-[ -n "${INSTALL_RKE2_ARTIFACT_PATH}" ] || fatal "this lab install script installs from INSTALL_RKE2_ARTIFACT_PATH only"
-ARTIFACTS="${INSTALL_RKE2_ARTIFACT_PATH}"
+RELEASES="@RELEASES@"
+if [ -n "${INSTALL_RKE2_ARTIFACT_PATH}" ]; then
+    ARTIFACTS="${INSTALL_RKE2_ARTIFACT_PATH}"
+else
+    case "${RELEASES}" in @*|"") fatal "no INSTALL_RKE2_ARTIFACT_PATH, and this copy of the script has no download URL" ;; esac
+    [ -n "${INSTALL_RKE2_VERSION}" ] || fatal "INSTALL_RKE2_VERSION is required (the lab has no release channel)"
+    ARTIFACTS=$(mktemp -d)
+    trap 'rm -rf "${ARTIFACTS}"' EXIT
+    # GitHub's release paths carry the version's '+' as %2B.
+    base="${RELEASES}/$(echo "${INSTALL_RKE2_VERSION}" | sed -e 's/+/%2B/g')"
+    for f in sha256sum-amd64.txt rke2.linux-amd64.tar.gz; do
+        info "downloading ${base}/${f}"
+        curl -sfL -o "${ARTIFACTS}/${f}" "${base}/${f}" || fatal "download of ${base}/${f} failed"
+    done
+fi
 PREFIX="${INSTALL_RKE2_TAR_PREFIX:-/usr/local}"
 TYPE="${INSTALL_RKE2_TYPE:-server}"
 case "${TYPE}" in server|agent) ;; *) fatal "INSTALL_RKE2_TYPE must be server or agent, got ${TYPE}" ;; esac
