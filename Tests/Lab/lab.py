@@ -6,7 +6,9 @@
   lab.py status      one line per node
   lab.py fault NODE link-down|link-up|sshd-stop|sshd-start|latency MS|latency-off
   lab.py kube-fault NODE status CODE COUNT | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
-                     (the API double of NODE's cluster answers CODE, slowly, or drops the connection)
+                     | upload-token-ttl SECONDS | upload-drop BYTES
+                     (the API double of NODE's cluster answers CODE, slowly, or drops the connection; CDI
+                     upload tokens live SECONDS; the next upload's connection drops after BYTES)
 
 Node i has eth0 = 10.251.x.y/16 on the host bridge pvlab-mgmt (the host is 10.251.0.1) and eth1 on the
 address-less bridge pvlab-uplink. Its /etc/rancher, /var/lib/rancher, /usr/local and /etc/systemd/system
@@ -47,6 +49,7 @@ KUBE_SOCKET = os.path.join(LAB, "kubeapi.sock")
 NODE_BASHRC = "# ~/.bashrc of a lab node's root: nothing, as on a fresh Debian server.\n"
 HOLD = "/run/parvester-lab-hold"  # an empty mount point, used only inside node mount namespaces
 MANIFEST_PORTS = (8080, 8443)
+UPLOAD_PROXY_PORT = 8444  # CDI's upload proxy, served by the API double
 
 
 def sh(*args, check=True, quiet=False):
@@ -185,8 +188,21 @@ def start_services(state):
         f.write(f"subjectAltName=IP:{HOST_ADDRESS},DNS:manifests.lab.parvester.test\nextendedKeyUsage=serverAuth\n")
     sh("openssl", "x509", "-req", "-in", key + ".csr", "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
        "-days", "30", "-extfile", key + ".ext")
+    # CDI's upload proxy (served by the API double on the host): its own signer CA, as CDI has.
+    up_ca, up_cert, up_key = (os.path.join(LAB, name) for name in ("uploadproxy-ca.crt", "uploadproxy.crt", "uploadproxy.key"))
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", up_ca + ".key",
+       "-out", up_ca, "-days", "30", "-subj", "/CN=cdi-uploadproxy-signer")
+    sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", up_key,
+       "-out", up_key + ".csr", "-subj", "/CN=cdi-uploadproxy")
+    with open(up_key + ".ext", "w") as f:
+        f.write(f"subjectAltName=IP:{HOST_ADDRESS},DNS:cdi-uploadproxy,DNS:cdi-uploadproxy.cdi,DNS:cdi-uploadproxy.cdi.svc\n"
+                "extendedKeyUsage=serverAuth\n")
+    sh("openssl", "x509", "-req", "-in", up_key + ".csr", "-CA", up_ca, "-CAkey", up_ca + ".key", "-CAcreateserial", "-out", up_cert,
+       "-days", "30", "-extfile", up_key + ".ext")
+    state["upload_proxy_url"] = f"https://{HOST_ADDRESS}:{UPLOAD_PROXY_PORT}"
+    state["upload_proxy_ca"] = up_ca
     services = {
-        "kubeapi": [sys.executable, "-m", "kubeapi.server", KUBE_SOCKET],
+        "kubeapi": [sys.executable, "-m", "kubeapi.server", KUBE_SOCKET, HOST_ADDRESS, str(UPLOAD_PROXY_PORT), up_cert, up_key, up_ca],
         "manifests": [sys.executable, os.path.join(here, "manifests", "server.py"), HOST_ADDRESS,
                       str(MANIFEST_PORTS[0]), str(MANIFEST_PORTS[1]), cert, key, os.path.join(LAB, "manifests-access.log"),
                       os.path.join(LAB, "artifacts"), RKE2_VERSION],
@@ -519,6 +535,10 @@ def kube_fault(name, mode, args):
         request.update(seconds=float(args[0]), count=int(args[1]) if len(args) > 1 else 1)
     elif mode == "drop":
         request.update(count=int(args[0]) if args else 1)
+    elif mode == "upload-token-ttl":
+        request.update(seconds=float(args[0]))
+    elif mode == "upload-drop":
+        request.update(bytes=int(args[0]))
     elif mode not in ("legacy-discovery", "clear"):
         raise SystemExit(f"lab: unknown kube fault {mode}")
     connection = http.client.HTTPConnection("localhost")

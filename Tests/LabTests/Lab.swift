@@ -26,6 +26,9 @@ struct LabState: Decodable, Sendable {
     var manifests_https_url: String
     var manifests_ca: String
     var manifests_access_log: String
+    /// CDI's upload proxy (the API double's, on the host) and its signer CA.
+    var upload_proxy_url: String
+    var upload_proxy_ca: String
 }
 
 enum Lab {

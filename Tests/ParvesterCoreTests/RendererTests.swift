@@ -121,27 +121,75 @@ struct RendererTests {
 
     @Test func virtualMachineMatchesTheMemosVM1() throws {
         let inventory = try Self.inventory("single-node.yaml")
-        let vm = try ClusterObjectRenderer(inventory: inventory).virtualMachine(inventory.vms[0])
+        let objects = try ClusterObjectRenderer(inventory: inventory).objects(for: inventory.vms[0], environment: ["VM1_PASSWORD": "password"])
+        #expect(objects.map { $0["kind"]?.scalar?.value } == ["Secret", "VirtualMachine"])
+        let vm = objects[1]
         let spec = try #require(vm["spec"]?["template"]?["spec"])
         #expect(vm["spec"]?["running"]?.scalar?.value == "true")
+        #expect(vm["spec"]?["runStrategy"] == nil)
         #expect(spec["domain"]?["cpu"]?["cores"]?.scalar?.value == "2")
         #expect(spec["domain"]?["machine"]?["type"]?.scalar?.value == "q35")
         #expect(spec["domain"]?["resources"]?["requests"]?["memory"]?.scalar?.value == "1024M")
+        #expect(spec["domain"]?["devices"]?["disks"]?.sequence?.compactMap { $0["name"]?.scalar?.value } == ["disk0", "cloudinitdisk"])
         #expect(spec["networks"]?.sequence?.first?["multus"]?["networkName"]?.scalar?.value == "default/net-101")
         #expect(spec["domain"]?["devices"]?["interfaces"]?.sequence?.first?["name"]?.scalar?.value == "net-101")
         #expect(spec["volumes"]?.sequence?.first?["persistentVolumeClaim"]?["claimName"]?.scalar?.value == "fedora")
-        let userData = spec["volumes"]?.sequence?[1]["cloudInitNoCloud"]?["userData"]?.scalar?.value
-        #expect(userData?.hasPrefix("#cloud-config\nhostname: vm1\n") == true)
+        // The password is in the Secret's user data only, set the memo's way.
+        let cloudInit = spec["volumes"]?.sequence?[1]["cloudInitNoCloud"]
+        #expect(cloudInit?["userData"] == nil)
+        #expect(cloudInit?["userDataSecretRef"]?["name"]?.scalar?.value == "vm1-cloudinit")
+        #expect(cloudInit?["networkData"]?.scalar?.value.contains("192.168.101.11/24") == true)
+        let userData = try #require(objects[0]["stringData"]?["userdata"]?.scalar?.value)
+        #expect(userData.hasPrefix("#cloud-config\n"))
+        let config = try #require(try YAMLParser.parse(userData))
+        #expect(config["hostname"]?.scalar?.value == "vm1" && config["password"]?.scalar?.value == "password")
+        #expect(config["chpasswd"]?["expire"]?.scalar?.value == "false" && config["ssh_pwauth"]?.scalar?.value == "true")
+        #expect(!(try YAMLEmitter.emit(vm)).contains("password"))
         // The emitted manifest reads back with the same values.
         let back = try #require(try YAMLParser.parse(try YAMLEmitter.emit(vm)))
         #expect(back.sameContent(as: vm))
+    }
+
+    @Test func aPasswordFromAnUnsetVariableIsAnErrorNamingItAndRenderRedactsIt() throws {
+        let inventory = try Self.inventory("single-node.yaml")
+        let renderer = ClusterObjectRenderer(inventory: inventory)
+        let error = #expect(throws: YAMLError.self) { try renderer.objects(for: inventory.vms[0], environment: [:]) }
+        #expect(error?.message.contains("$VM1_PASSWORD, which is not set") == true)
+        let redacted = try renderer.objects(for: inventory.vms[0], environment: [:], redactingPasswords: true)
+        #expect(redacted[0]["stringData"]?["userdata"]?.scalar?.value.contains("<password: redacted>") == true)
+    }
+
+    @Test func runStrategyExtraDisksAndPasswordWarnings() throws {
+        let text = """
+            cluster: {name: lab, address: 10.0.0.10}
+            nodes: [{name: s1, address: 10.0.0.11, role: server}]
+            images:
+              - {name: boot, size: 1Gi, source: {blank: true}}
+              - {name: data, size: 1Gi, source: {blank: true}}
+              - {name: scratch, size: 1Gi, source: {blank: true}}
+            vms:
+              - name: db
+                image: boot
+                disks: [data, scratch]
+                runStrategy: Manual
+                cloudInit:
+                  password: hunter2
+            """
+        let inventory = try InventoryLoader.load(bytes: Array(text.utf8), file: "t.yaml", baseDirectory: "/tmp")
+        #expect(inventory.warnings.map(\.description) == ["t.yaml:13:17: vms[0].cloudInit.password: the password is written in the inventory; prefer passwordFile or passwordEnv, so the inventory can be shared"])
+        #expect(!inventory.vms[0].runsAtStart)
+        let vm = try #require(try ClusterObjectRenderer(inventory: inventory).objects(for: inventory.vms[0]).last)
+        #expect(vm["spec"]?["running"] == nil && vm["spec"]?["runStrategy"]?.scalar?.value == "Manual")
+        let spec = try #require(vm["spec"]?["template"]?["spec"])
+        #expect(spec["domain"]?["devices"]?["disks"]?.sequence?.compactMap { $0["name"]?.scalar?.value } == ["disk0", "disk1", "disk2", "cloudinitdisk"])
+        #expect(spec["volumes"]?.sequence?.compactMap { $0["persistentVolumeClaim"]?["claimName"]?.scalar?.value } == ["boot", "data", "scratch"])
     }
 
     @Test func vmWithoutNetworksUsesThePodNetwork() throws {
         let inventory = try Self.inventory("cluster.yaml")
         var vm = inventory.vms[1]
         vm.networks = []
-        let rendered = try ClusterObjectRenderer(inventory: inventory).virtualMachine(vm)
+        let rendered = try #require(try ClusterObjectRenderer(inventory: inventory).objects(for: vm).last)
         #expect(rendered["spec"]?["template"]?["spec"]?["networks"] == nil)
         #expect(rendered["spec"]?["template"]?["spec"]?["domain"]?["devices"]?["interfaces"] == nil)
         #expect(rendered["spec"]?["running"]?.scalar?.value == "false")

@@ -19,6 +19,9 @@ public struct Inventory: Sendable {
     public static let defaultConcurrency = 10
     /// `components.mirror`: release downloads (manifests, and RKE2's artifacts for `fetch`) go through it.
     public var componentsMirror: String? = nil
+    public var warnings: [InventoryWarning] = []
+    /// `components.cdi.uploadProxyURL`: where this machine reaches CDI's upload proxy; nil asks CDI.
+    public var uploadProxyURL: String? = nil
 
     public var servers: [Node] { nodes.filter { $0.role == .server } }
     public var agents: [Node] { nodes.filter { $0.role == .agent } }
@@ -139,6 +142,11 @@ public struct Network: Sendable, Equatable {
     public var vlan: Int?
 }
 
+/// Something the inventory says that works but is unwise (an inline password), with its position.
+public struct InventoryWarning: Sendable, CustomStringConvertible {
+    public var description: String
+}
+
 public struct Image: Sendable, Equatable {
     public enum Source: Sendable, Equatable {
         case url(String)
@@ -162,12 +170,25 @@ public struct VM: Sendable, Equatable {
     public var cpuCores: Int
     public var memory: String
     public var image: String
+    /// More images attached as virtio disks after the boot disk, in order.
+    public var extraDisks: [String] = []
     public var networks: [String]
     public var running: Bool
+    /// When set, `running` is not written: KubeVirt takes one or the other.
+    public var runStrategy: RunStrategy? = nil
     public var cloudInit: CloudInit
     public var template: String?
     public static let defaultCPUCores = 1
     public static let defaultMemory = "1Gi"
+
+    /// Whether KubeVirt starts it once applied, so `up` waits for it to run.
+    public var runsAtStart: Bool {
+        guard let runStrategy else { return running }
+        return [.always, .rerunOnFailure, .once].contains(runStrategy)
+    }
+
+    /// The Secret holding its cloud-init user data, when that carries a password.
+    public var cloudInitSecretName: String { name + "-cloudinit" }
 }
 
 public struct CloudInit: Sendable, Equatable {
@@ -177,6 +198,14 @@ public struct CloudInit: Sendable, Equatable {
     }
     public var userData: Content?
     public var networkData: Content?
+    /// The default user's password: set with cloud-init's `password`, kept in a Secret, never in the VM.
+    public var password: PasswordSource? = nil
+}
+
+public enum PasswordSource: Sendable, Equatable {
+    case inline(Secret)
+    case file(String)
+    case environment(String)
 }
 
 public let defaultNamespace = "default"

@@ -10,6 +10,7 @@ struct InventoryResolver {
     /// Directory that relative paths in the inventory are resolved against.
     let baseDirectory: String
     private(set) var problems: [YAMLError] = []
+    private(set) var warnings: [InventoryWarning] = []
 
     init(spec: InventorySpec, tree: YAMLNode, file: String, baseDirectory: String) {
         self.spec = spec
@@ -22,6 +23,10 @@ struct InventoryResolver {
     private mutating func problem(_ path: YAMLPath, _ message: String, atKey: Bool = false) {
         let mark = (atKey ? tree.keyMark(at: path) : nil) ?? tree.closestMark(to: path)
         problems.append(YAMLError(.invalidValue, at: mark, path: path, file: file, message))
+    }
+
+    private mutating func warn(_ path: YAMLPath, _ message: String) {
+        warnings.append(InventoryWarning(description: YAMLError(.invalidValue, at: tree.closestMark(to: path), path: path, file: file, message).description))
     }
 
     private mutating func check(_ path: YAMLPath, _ problem: String?) {
@@ -42,6 +47,9 @@ struct InventoryResolver {
 
     mutating func resolve() -> Inventory? {
         var cluster = resolveCluster()
+        if let url = spec.components?.cdi?.uploadProxyURL {
+            check(YAMLPath([.key("components"), .key("cdi"), .key("uploadProxyURL")]), VersionStrings.urlProblem(url))
+        }
         let bridge = Bridge(name: spec.bridge?.name ?? Bridge.defaultName, allowSSHInterface: spec.bridge?.allowSSHInterface ?? false)
         check(YAMLPath([.key("bridge"), .key("name")]), NetworkNames.interfaceNameProblem(bridge.name))
         if let uplink = spec.bridge?.uplink { checkUplink(uplink, bridge: bridge.name, path: YAMLPath([.key("bridge"), .key("uplink")])) }
@@ -60,7 +68,8 @@ struct InventoryResolver {
             file: file, cluster: cluster, nodes: nodes, bridge: bridge, components: components,
             networks: networks, images: images, vms: vms,
             templatesDirectory: spec.templates.map { LocalPath.resolve($0, relativeTo: baseDirectory) },
-            concurrency: spec.ssh?.concurrency ?? Inventory.defaultConcurrency, componentsMirror: spec.components?.mirror)
+            concurrency: spec.ssh?.concurrency ?? Inventory.defaultConcurrency, componentsMirror: spec.components?.mirror,
+            warnings: warnings, uploadProxyURL: spec.components?.cdi?.uploadProxyURL)
     }
 
     // MARK: - cluster
@@ -287,7 +296,7 @@ struct InventoryResolver {
             let given: ComponentSpec?
             switch kind {
             case .kubevirt: given = spec.components?.kubevirt
-            case .cdi: given = spec.components?.cdi
+            case .cdi: given = spec.components?.cdi?.component
             case .localPathProvisioner: given = spec.components?.localPathProvisioner
             case .multus: given = spec.components?.multus?.component
             }
@@ -426,6 +435,35 @@ struct InventoryResolver {
         }
     }
 
+    /// The VM's password: from a file or an environment variable (read when rendering, never stored
+    /// here), or inline, which works but earns a warning: the inventory then holds a secret.
+    private mutating func resolvePassword(_ spec: CloudInitSpec?, path: YAMLPath) -> PasswordSource? {
+        let given = [spec?.password != nil, spec?.passwordFile != nil, spec?.passwordEnv != nil].filter { $0 }.count
+        if given > 1 {
+            problem(path, "give one of password, passwordFile or passwordEnv")
+            return nil
+        }
+        if let userData = spec?.userData, userData.hasPrefix("#cloud-config"),
+           let keys = (try? YAMLParser.parse(userData))??.mapping?.compactMap({ $0.key.scalar?.value }), keys.contains("password") {
+            warn(path.appending("userData"), "the user data holds a password; prefer passwordFile or passwordEnv, so the inventory can be shared")
+        }
+        if let inline = spec?.password {
+            warn(path.appending("password"), "the password is written in the inventory; prefer passwordFile or passwordEnv, so the inventory can be shared")
+            return .inline(Secret(inline))
+        }
+        if let file = spec?.passwordFile {
+            checkFileExists(path.appending("passwordFile"), file)
+            return .file(LocalPath.resolve(file, relativeTo: baseDirectory))
+        }
+        if let variable = spec?.passwordEnv {
+            if variable.wholeMatch(of: /[A-Za-z_][A-Za-z0-9_]*/) == nil {
+                problem(path.appending("passwordEnv"), "\(variable.debugDescription) is not an environment variable name")
+            }
+            return .environment(variable)
+        }
+        return nil
+    }
+
     private mutating func resolveVMs(images: [Image], networks: [Network]) -> [VM] {
         var seen: [String: Int] = [:]
         return (spec.vms ?? []).enumerated().map { i, vm in
@@ -448,13 +486,24 @@ struct InventoryResolver {
                 problem(path.appending("networks").appending(n), "no network named \(network.debugDescription) in namespace \(namespace)"
                         + (known.isEmpty ? "; define it under networks" : "; known networks: \(known.joined(separator: ", "))"))
             }
+            for (n, disk) in (vm.disks ?? []).enumerated() {
+                if !images.contains(where: { $0.name == disk && $0.namespace == namespace }) {
+                    problem(path.appending("disks").appending(n), "no image named \(disk.debugDescription) in namespace \(namespace); define it under images")
+                } else if disk == vm.image || (vm.disks ?? []).prefix(n).contains(disk) {
+                    problem(path.appending("disks").appending(n), "image \(disk.debugDescription) is already attached to this VM; a disk can be attached once")
+                }
+            }
+            if vm.running != nil, vm.runStrategy != nil {
+                problem(path.appending("runStrategy"), "give either running or runStrategy, not both (KubeVirt takes one)", atKey: true)
+            }
             let ciPath = path.appending("cloudInit")
-            let cloudInit = CloudInit(
+            var cloudInit = CloudInit(
                 userData: resolveCloudInitPart(inline: vm.cloudInit?.userData, file: vm.cloudInit?.userDataFile, path: ciPath, name: "userData"),
                 networkData: resolveCloudInitPart(inline: vm.cloudInit?.networkData, file: vm.cloudInit?.networkDataFile, path: ciPath, name: "networkData"))
+            cloudInit.password = resolvePassword(vm.cloudInit, path: ciPath)
             if let template = vm.template { checkFileExists(path.appending("template"), template) }
-            return VM(name: vm.name, namespace: namespace, cpuCores: cpu, memory: memory, image: vm.image,
-                      networks: vm.networks ?? [], running: vm.running ?? true, cloudInit: cloudInit,
+            return VM(name: vm.name, namespace: namespace, cpuCores: cpu, memory: memory, image: vm.image, extraDisks: vm.disks ?? [],
+                      networks: vm.networks ?? [], running: vm.running ?? true, runStrategy: vm.runStrategy, cloudInit: cloudInit,
                       template: vm.template.map { LocalPath.resolve($0, relativeTo: baseDirectory) })
         }
     }

@@ -94,7 +94,7 @@ struct BridgeSpec: Decodable {
 struct ComponentsSpec: Decodable {
     var mirror: String?
     var kubevirt: ComponentSpec?
-    var cdi: ComponentSpec?
+    var cdi: CDISpec?
     var localPathProvisioner: ComponentSpec?
     var multus: MultusSpec?
     enum CodingKeys: String, CodingKey, CaseIterable { case kubevirt, cdi, localPathProvisioner, multus, mirror }
@@ -117,6 +117,18 @@ struct MultusSpec: Decodable {
     var sha256: [String: String]?
     var source: MultusSource?
     enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests, sha256, source }
+
+    var component: ComponentSpec { ComponentSpec(enabled: enabled, version: version, manifests: manifests, sha256: sha256) }
+}
+
+/// CDI takes what every component takes, plus where its upload proxy is reached from this machine.
+struct CDISpec: Decodable {
+    var enabled: Bool?
+    var version: String?
+    var manifests: [String]?
+    var sha256: [String: String]?
+    var uploadProxyURL: String?
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests, sha256, uploadProxyURL }
 
     var component: ComponentSpec { ComponentSpec(enabled: enabled, version: version, manifests: manifests, sha256: sha256) }
 }
@@ -163,9 +175,18 @@ struct VMSpec: Decodable {
     var image: String
     var networks: [String]?
     var running: Bool?
+    var runStrategy: RunStrategy?
+    var disks: [String]?
     var cloudInit: CloudInitSpec?
     var template: String?
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, namespace, cpu, memory, image, networks, running, cloudInit, template }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, namespace, cpu, memory, image, disks, networks, running, runStrategy, cloudInit, template
+    }
+}
+
+/// KubeVirt's run strategies (`spec.runStrategy`), the alternative to `running: true|false`.
+public enum RunStrategy: String, YAMLChoice, Sendable {
+    case always = "Always", halted = "Halted", manual = "Manual", rerunOnFailure = "RerunOnFailure", once = "Once"
 }
 
 struct CloudInitSpec: Decodable {
@@ -173,5 +194,10 @@ struct CloudInitSpec: Decodable {
     var userDataFile: String?
     var networkData: String?
     var networkDataFile: String?
-    enum CodingKeys: String, CodingKey, CaseIterable { case userData, userDataFile, networkData, networkDataFile }
+    var password: String?
+    var passwordFile: String?
+    var passwordEnv: String?
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case userData, userDataFile, networkData, networkDataFile, password, passwordFile, passwordEnv
+    }
 }

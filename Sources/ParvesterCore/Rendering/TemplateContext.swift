@@ -71,6 +71,7 @@ enum TemplateContext {
         ])
     }
 
+    /// `userData` is the cloud-config text, or nil when it lives in the Secret `vm.cloudInitSecretName`.
     static func vm(_ vm: VM, userData: String?, networkData: String?) -> YAMLNode {
         // One bridge interface per Multus network, named after it; none leaves KubeVirt's pod network.
         let interfaces = vm.networks.map { name -> YAMLNode in
@@ -79,16 +80,27 @@ enum TemplateContext {
         let networks = vm.networks.map { name -> YAMLNode in
             .mapping([("name", .string(name)), ("multus", .mapping([("networkName", .string("\(vm.namespace)/\(name)"))]))])
         }
+        // Extra disks disk1, disk2, ... after the boot disk, each the PVC of its image.
+        let extraDisks = vm.extraDisks.indices.map { i -> YAMLNode in
+            .mapping([("name", .string("disk\(i + 1)")), ("disk", .mapping([("bus", .string("virtio"))]))])
+        }
+        let extraVolumes = vm.extraDisks.enumerated().map { i, image -> YAMLNode in
+            .mapping([("name", .string("disk\(i + 1)")), ("persistentVolumeClaim", .mapping([("claimName", .string(image))]))])
+        }
         return .mapping([
             ("name", .string(vm.name)),
             ("namespace", .string(vm.namespace)),
             ("cpu", .int(vm.cpuCores)),
             ("memory", .string(vm.memory)),
             ("image", .string(vm.image)),
-            ("running", .bool(vm.running)),
+            ("running", vm.runStrategy == nil ? .bool(vm.running) : .null),
+            ("runStrategy", optional(vm.runStrategy?.rawValue)),
+            ("extraDisks", extraDisks.isEmpty ? .null : .sequence(extraDisks)),
+            ("extraVolumes", extraVolumes.isEmpty ? .null : .sequence(extraVolumes)),
             ("interfaces", interfaces.isEmpty ? .null : .sequence(interfaces)),
             ("networks", networks.isEmpty ? .null : .sequence(networks)),
-            ("userData", .string(userData ?? "#cloud-config\nhostname: \(vm.name)\n")),
+            ("userData", optional(userData)),
+            ("userDataSecretRef", userData == nil ? .mapping([("name", .string(vm.cloudInitSecretName))]) : .null),
             ("networkData", optional(networkData)),
         ])
     }

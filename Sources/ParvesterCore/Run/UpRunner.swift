@@ -20,7 +20,7 @@ public enum UpRunner {
         let all: [any Phase] = [ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(), PushConfigPhase(), InstallPhase(),
                                 StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(),
                                 WaitNodesReadyPhase()]
-            + inventory.enabledComponents.map { ComponentPhase(component: $0) } + [CNIPluginsPhase(), NetworksPhase()]
+            + inventory.enabledComponents.map { ComponentPhase(component: $0) } + [CNIPluginsPhase(), NetworksPhase(), ImagesPhase(), VirtualMachinesPhase()]
         return dryRun ? all.filter { !($0 is LockPhase || $0 is WaitNodesReadyPhase) } : all
     }
 

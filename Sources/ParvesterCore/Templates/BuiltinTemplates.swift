@@ -89,6 +89,8 @@ enum BuiltinTemplates {
         "virtualmachine.yaml": ####"""
         # A KubeVirt VirtualMachine shaped like the memo's vm1: q35, a virtio disk from the image's PVC,
         # a cloud-init NoCloud disk and one bridge interface per Multus network (none: the pod network).
+        # `- <<: ${vm.extraDisks}` spreads the VM's extra disks (disk1, disk2, ...) into the list, if any.
+        # With a password, the user data lives in a Secret (userDataSecretRef) and userData is left out.
         apiVersion: kubevirt.io/v1
         kind: VirtualMachine
         metadata:
@@ -98,6 +100,7 @@ enum BuiltinTemplates {
             kubevirt.io/os: linux
         spec:
           running: ${vm.running}
+          runStrategy: ${vm.runStrategy}
           template:
             metadata:
               labels:
@@ -111,6 +114,7 @@ enum BuiltinTemplates {
                     - name: disk0
                       disk:
                         bus: virtio
+                    - <<: ${vm.extraDisks}
                     - name: cloudinitdisk
                       cdrom:
                         bus: sata
@@ -126,9 +130,11 @@ enum BuiltinTemplates {
                 - name: disk0
                   persistentVolumeClaim:
                     claimName: ${vm.image}
+                - <<: ${vm.extraVolumes}
                 - name: cloudinitdisk
                   cloudInitNoCloud:
                     userData: ${vm.userData}
+                    userDataSecretRef: ${vm.userDataSecretRef}
                     networkData: ${vm.networkData}
         """####,
     ]

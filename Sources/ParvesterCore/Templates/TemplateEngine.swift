@@ -7,7 +7,8 @@ import YAML
 ///   or mapping.
 /// - `${a.b}` inside other text is spliced into that text; the result is one string scalar.
 /// - A scalar whose variables include an absent (null) value is left out, with its key or list slot.
-/// - `<<: ${a.b}` spreads a mapping's entries into the surrounding mapping.
+/// - `<<: ${a.b}` spreads a mapping's entries into the surrounding mapping; as a list item, `- <<: ${a.b}`
+///   spreads a list's items into the surrounding list (nothing, when the value is absent).
 /// - A node tagged `!json` is rendered and then written as a JSON string (CNI configs).
 /// - `$${` writes a literal `${`.
 public enum TemplateEngine {
@@ -38,7 +39,15 @@ private struct Renderer {
             guard let value = try renderScalar(scalar, node: node) else { return nil }
             rendered = value
         case .sequence(let items):
-            rendered = YAMLNode(.sequence(try items.compactMap { try render($0) }), mark: node.mark, tag: node.tag)
+            var result: [YAMLNode] = []
+            for item in items {
+                if let spread = try spreadItems(item) {
+                    result += spread
+                } else if let value = try render(item) {
+                    result.append(value)
+                }
+            }
+            rendered = YAMLNode(.sequence(result), mark: node.mark, tag: node.tag)
         case .mapping(let pairs):
             rendered = YAMLNode(.mapping(try renderPairs(pairs)), mark: node.mark, tag: node.tag)
         }
@@ -46,6 +55,19 @@ private struct Renderer {
             rendered = YAMLNode.string(JSONText.encode(rendered), mark: node.mark)
         }
         return rendered
+    }
+
+    /// The items a `- <<: ${list}` list item stands for; nil when `item` is not one.
+    private func spreadItems(_ item: YAMLNode) throws -> [YAMLNode]? {
+        guard let pairs = item.mapping, pairs.count == 1, pairs[0].key.scalar?.value == "<<", pairs[0].key.scalar?.style == .plain else {
+            return nil
+        }
+        guard let spread = try render(pairs[0].value), !spread.isNull else { return [] }
+        guard let items = spread.sequence else {
+            if spread.mapping != nil { return nil }  // a mapping spread into a one-entry mapping item: rendered as usual
+            throw error(pairs[0].value.mark, "`- <<` in a list spreads a list, but this is \(spread.kindDescription)")
+        }
+        return items
     }
 
     private func renderPairs(_ pairs: [YAMLNode.Pair]) throws -> [YAMLNode.Pair] {

@@ -9,7 +9,9 @@ struct InventoryOptions: ParsableArguments {
     /// Loads and validates the inventory; on problems prints them all and exits with code 2.
     func load(terminal: Terminal, format: OutputFormat) throws -> Inventory {
         do {
-            return try InventoryLoader.load(path: inventory)
+            let loaded = try InventoryLoader.load(path: inventory)
+            for warning in loaded.warnings { terminal.warning(warning.description) }
+            return loaded
         } catch let error as InventoryError {
             switch format {
             case .text:

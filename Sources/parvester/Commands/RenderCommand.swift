@@ -5,7 +5,7 @@ import YAML
 struct RenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
-        abstract: "Print the files and objects Parvester would write, with the token redacted.",
+        abstract: "Print the files and objects Parvester would write, with the token and VM passwords redacted.",
         discussion: "Useful to check templates of your own (the inventory's `templates:` directory) before a run.")
 
     @OptionGroup var inventoryOptions: InventoryOptions
@@ -21,7 +21,7 @@ struct RenderCommand: ParsableCommand {
         let inventory = try inventoryOptions.load(terminal: terminal, format: .text)
         do {
             if objects {
-                terminal.print(try YAMLEmitter.emit(documents: ClusterObjectRenderer(inventory: inventory).allObjects()), terminator: "")
+                terminal.print(try YAMLEmitter.emit(documents: ClusterObjectRenderer(inventory: inventory).allObjects(redactingPasswords: true)), terminator: "")
                 return
             }
             let nodes = inventory.nodes.filter { node == nil || $0.name == node }

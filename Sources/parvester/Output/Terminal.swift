@@ -27,6 +27,11 @@ struct Terminal {
         FileHandle.standardError.write(Data(line.utf8))
     }
 
+    func warning(_ text: String) {
+        let line = (colourErr ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: ") + text + "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
     private func style(_ code: String, _ text: String) -> String { colourOut ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
     func bold(_ text: String) -> String { style("1", text) }
     func dim(_ text: String) -> String { style("2", text) }

@@ -10,6 +10,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from . import uploadproxy, virtapi
+from .resources import Resource
 from .store import crd_resources, now
 
 TICK = 0.2
@@ -26,8 +28,8 @@ KUBEVIRT_CRDS = [("virtualmachines", "VirtualMachine", ["vm", "vms"]),
                  ("virtualmachineinstances", "VirtualMachineInstance", ["vmi", "vmis"]),
                  ("virtualmachineinstancemigrations", "VirtualMachineInstanceMigration", ["vmim"]),
                  ("virtualmachineinstancereplicasets", "VirtualMachineInstanceReplicaSet", ["vmirs"])]
-CDI_CRDS = [("datavolumes", "DataVolume", ["dv", "dvs"]), ("cdiconfigs", "CDIConfig", []),
-            ("storageprofiles", "StorageProfile", []), ("datasources", "DataSource", ["das"]),
+CDI_CRDS = [("datavolumes", "DataVolume", ["dv", "dvs"]), ("cdiconfigs", "CDIConfig", [], "Cluster"),
+            ("storageprofiles", "StorageProfile", [], "Cluster"), ("datasources", "DataSource", ["das"]),
             ("dataimportcrons", "DataImportCron", ["dic"])]
 
 
@@ -214,11 +216,11 @@ class Controllers:
             cluster.put_system(resource, obj, manager="lab-operator")
 
     def ensure_crds(self, cluster, group, version, definitions):
-        for plural, kind, short in definitions:
+        for plural, kind, short, *scope in definitions:
             subresources = {"status": {}}
             self.ensure(cluster, "apiextensions.k8s.io", "v1", "customresourcedefinitions", {
                 "metadata": {"name": f"{plural}.{group}"},
-                "spec": {"group": group, "scope": "Namespaced",
+                "spec": {"group": group, "scope": scope[0] if scope else "Namespaced",
                          "names": {"plural": plural, "kind": kind, "singular": kind.lower(), "shortNames": short, "listKind": kind + "List"},
                          "versions": [{"name": version, "served": True, "storage": True, "subresources": subresources,
                                        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}})
@@ -241,6 +243,10 @@ class Controllers:
 
     def deploy_kubevirt(self, cluster, namespace):
         self.ensure_crds(cluster, "kubevirt.io", "v1", KUBEVIRT_CRDS)
+        # virt-api's aggregated API: start, stop and restart of VirtualMachines.
+        cluster.registry.replace_origin("apiservice:v1.subresources.kubevirt.io", [Resource(
+            virtapi.GROUP, virtapi.VERSION, "virtualmachines", "VirtualMachine", True, has_status=False, verbs=(),
+            subresources=tuple((action, ["update"]) for action in virtapi.ACTIONS), origin="apiservice:v1.subresources.kubevirt.io")])
         return self.ensure_components(cluster, namespace, ["virt-api", "virt-controller"], ["virt-handler"])
 
     def deploy_cdi(self, cluster, namespace):
@@ -248,6 +254,23 @@ class Controllers:
         self.ensure(cluster, "", "v1", "services", {
             "metadata": {"name": "cdi-uploadproxy", "namespace": namespace, "labels": {"cdi.kubevirt.io": "cdi-uploadproxy"}},
             "spec": {"selector": {"cdi.kubevirt.io": "cdi-uploadproxy"}, "ports": [{"port": 443, "targetPort": 8443, "protocol": "TCP"}]}})
+        # cdi-apiserver's aggregated API (upload tokens); the upload proxy's signer CA and its URL, as CDI
+        # publishes them (CDIConfig's status.uploadProxyURL: here the lab's one proxy, on the host).
+        cluster.registry.replace_origin("apiservice:v1beta1.upload.cdi.kubevirt.io", [Resource(
+            uploadproxy.GROUP, uploadproxy.VERSION, "uploadtokenrequests", "UploadTokenRequest", True, has_status=False,
+            verbs=("create",), origin="apiservice:v1beta1.upload.cdi.kubevirt.io")])
+        if uploadproxy.SIGNER_BUNDLE["ca"]:
+            self.ensure(cluster, "", "v1", "configmaps", {
+                "metadata": {"name": "cdi-uploadproxy-signer-bundle", "namespace": namespace},
+                "data": {"ca-bundle.crt": uploadproxy.SIGNER_BUNDLE["ca"]}})
+        config_resource = cluster.registry.find("cdi.kubevirt.io", "v1beta1", "cdiconfigs")
+        if config_resource is not None:
+            self.ensure(cluster, "cdi.kubevirt.io", "v1beta1", "cdiconfigs", {"metadata": {"name": "config"}, "spec": {}})
+            config = cluster.objects[config_resource.key][("", "config")]
+            status = {"uploadProxyURL": uploadproxy.URL["value"]} if uploadproxy.URL["value"] else {}
+            if (config.get("spec") or {}).get("uploadProxyURLOverride"):
+                status["uploadProxyURL"] = config["spec"]["uploadProxyURLOverride"]
+            cluster.set_status(config_resource, config, status)
         return self.ensure_components(cluster, namespace, ["cdi-apiserver", "cdi-deployment", "cdi-uploadproxy"], [])
 
     # -------------------------------------------------------------------------------- DataVolumes

@@ -22,7 +22,7 @@ import urllib.parse
 
 import yaml
 
-from . import resources
+from . import resources, uploadproxy, virtapi
 from .controllers import Controllers
 from .selectors import LabelSelector, field_selector
 from .store import Cluster, StatusError
@@ -45,6 +45,11 @@ class Faults:
     def __init__(self):
         self.queue = []
         self.legacy_discovery = False
+        self.upload_token_ttl = None  # seconds for the next upload tokens; None: CDI's 5 minutes
+        self.upload_drops = []        # each upload drops its connection after this many bytes, in turn
+
+    def take_upload_drop(self):
+        return self.upload_drops.pop(0) if self.upload_drops else None
 
     def take(self):
         if self.queue:
@@ -199,6 +204,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if document is None:
                 raise StatusError(404, "NotFound", "the server could not find the requested resource")
             return 200, document, "application/json"
+        if parts[:3] == ["apis", uploadproxy.GROUP, uploadproxy.VERSION] and len(parts) == 6 and parts[3] == "namespaces" \
+                and parts[5] == "uploadtokenrequests" and state.registry.find(uploadproxy.GROUP, uploadproxy.VERSION, "uploadtokenrequests"):
+            if method != "POST":
+                raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            return 201, uploadproxy.issue_token(state, faults, parts[4], parse_body(self.headers.get("Content-Type"), data, WRITE_TYPES)), "application/json"
+        if parts[:3] == ["apis", virtapi.GROUP, virtapi.VERSION] and len(parts) == 8 and parts[3] == "namespaces" \
+                and parts[5] == "virtualmachines" and parts[7] in virtapi.ACTIONS and state.registry.find(virtapi.GROUP, virtapi.VERSION, "virtualmachines"):
+            if method != "PUT":
+                raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            with state.lock:
+                return virtapi.act(state, parts[4], parts[6], parts[7])
         if query.get("watch") in ("1", "true"):
             raise StatusError(405, "MethodNotAllowed", "the lab API double does not serve watches; poll instead")
 
@@ -255,9 +271,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise StatusError(404, "NotFound", f"no cluster has a node named {request.get('node')!r}")
             faults = FAULTS.setdefault(target, Faults())
             if request["mode"] == "clear":
-                faults.queue, faults.legacy_discovery = [], False
+                faults.queue, faults.legacy_discovery, faults.upload_token_ttl, faults.upload_drops = [], False, None, []
             elif request["mode"] == "legacy-discovery":
                 faults.legacy_discovery = True
+            elif request["mode"] == "upload-token-ttl":
+                faults.upload_token_ttl = float(request["seconds"])
+            elif request["mode"] == "upload-drop":
+                faults.upload_drops.append(int(request["bytes"]))
             else:
                 faults.queue.append({"mode": request["mode"], "count": int(request.get("count", 1)),
                                      "code": int(request.get("code", 503)), "seconds": float(request.get("seconds", 0))})
@@ -306,6 +326,9 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def main(argv):
     path = argv[0]
+    if len(argv) > 1:  # the CDI upload proxy: ADDRESS PORT CERT KEY SIGNER_CA
+        address, port, cert, key, ca = argv[1:6]
+        uploadproxy.serve(address, int(port), cert, key, ca, cluster, lambda cid: FAULTS.setdefault(cid, Faults()))
     if os.path.exists(path):
         os.remove(path)
     server = UnixServer(path, Handler)

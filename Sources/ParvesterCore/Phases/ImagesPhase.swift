@@ -1,0 +1,47 @@
+import Foundation
+import Kube
+
+/// The inventory's images as CDI DataVolumes: applied by server-side apply, then filled. `http` and
+/// `blank` sources are CDI's own work, waited for; a local `file` is uploaded through CDI's upload proxy
+/// unless the DataVolume already succeeded (a re-run uploads nothing).
+struct ImagesPhase: Phase {
+    let id = "images"
+    let title = "Images (DataVolumes; uploads through CDI's upload proxy)"
+
+    func run(_ context: RunContext) async throws {
+        let images = context.inventory.images
+        guard !images.isEmpty else { return }
+        try await context.clusterStep(id) {
+            if context.options.dryRun { return .ok("would apply \(images.count) DataVolumes and fill them") }
+            guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+            let renderer = ClusterObjectRenderer(inventory: context.inventory)
+            let objects = try images.map { image -> KubeObject in
+                try KubeObject.from(try renderer.dataVolume(image), source: "image \(image.namespace)/\(image.name)")[0]
+            }
+            let results = await KubeApplier(client: kube, discovery: discovery).apply(objects)
+            if let failed = results.first(where: { $0.outcome == .failed }) {
+                throw ManifestError("\(failed.object): \(failed.error ?? "failed")")
+            }
+            var changes = results.filter { $0.outcome != .unchanged }.map { "\($0.object) \($0.outcome.rawValue)" }
+            let uploader = DataVolumeUploader(client: kube, proxyURL: context.inventory.uploadProxyURL, timeout: context.options.waitTimeout)
+            for image in images {
+                guard case .file(let path) = image.source else { continue }
+                if try await uploader.phase(namespace: image.namespace, name: image.name).phase == "Succeeded" { continue }
+                context.report.command(target: "cluster", "upload \(path) to DataVolume \(image.namespace)/\(image.name)")
+                let report = context.report
+                try await uploader.upload(namespace: image.namespace, name: image.name, file: path) { sent, total in
+                    report.transfer(target: "cluster", file: image.name, sent: sent, total: total)
+                }
+                changes.append("\(image.name) uploaded")
+            }
+            // CDI imports and blanks in parallel, each with its own timeout.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for image in images {
+                    group.addTask { _ = try await uploader.wait(namespace: image.namespace, name: image.name, for: ["Succeeded"]) }
+                }
+                try await group.waitForAll()
+            }
+            return changes.isEmpty ? .unchanged : .changed(changes.joined(separator: ", "))
+        }
+    }
+}

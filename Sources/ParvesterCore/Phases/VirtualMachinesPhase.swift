@@ -1,0 +1,37 @@
+import Foundation
+import Kube
+
+/// The inventory's VMs as KubeVirt VirtualMachines (rendered from templates/), applied after the
+/// images and networks they use; then every VM meant to run is waited for until its
+/// VirtualMachineInstance is Running.
+struct VirtualMachinesPhase: Phase {
+    let id = "vms"
+    let title = "Virtual machines"
+
+    func run(_ context: RunContext) async throws {
+        let vms = context.inventory.vms
+        guard !vms.isEmpty else { return }
+        try await context.clusterStep(id) {
+            if context.options.dryRun { return .ok("would apply \(vms.count) VirtualMachines") }
+            guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+            let renderer = ClusterObjectRenderer(inventory: context.inventory)
+            var objects: [KubeObject] = []
+            for vm in vms {
+                for node in try renderer.objects(for: vm) { objects += try KubeObject.from(node, source: "vm \(vm.namespace)/\(vm.name)") }
+            }
+            let results = await KubeApplier(client: kube, discovery: discovery).apply(objects)
+            if let failed = results.first(where: { $0.outcome == .failed }) {
+                throw ManifestError("\(failed.object): \(failed.error ?? "failed")")
+            }
+            let machines = VirtualMachineClient(client: kube)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for vm in vms where vm.runsAtStart {
+                    group.addTask { try await machines.waitRunning(namespace: vm.namespace, name: vm.name, timeout: context.options.waitTimeout) }
+                }
+                try await group.waitForAll()
+            }
+            let changed = results.filter { $0.outcome != .unchanged }
+            return changed.isEmpty ? .unchanged : .changed(changed.map { "\($0.object) \($0.outcome.rawValue)" }.joined(separator: ", "))
+        }
+    }
+}
