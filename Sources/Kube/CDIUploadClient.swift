@@ -46,7 +46,8 @@ public struct CDIUploadClient: Sendable {
         defer { curl_slist_free_all(headers) }
         headers = curl_slist_append(headers, "Authorization: Bearer \(token)")
         headers = curl_slist_append(headers, "Content-Type: application/octet-stream")
-        headers = curl_slist_append(headers, "Expect:")
+        // Expect: 100-continue, so a proxy that refuses the token says so before the image is sent.
+        headers = curl_slist_append(headers, "Expect: 100-continue")
 
         let url = proxyURL + "/v1beta1/upload"
         var errors = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -95,7 +96,7 @@ public struct CDIUploadClient: Sendable {
         var status = 0
         _ = parvester_curl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         let answer = String(decoding: state.answer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if code != CURLE_OK, status == 0 || (200..<300).contains(status) {
+        if code != CURLE_OK, status < 300 {  // no final answer (0, or only 100 Continue), or a 2xx cut short
             let detail = String(decoding: errors.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let kind: KubeError.Kind = [CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE].contains(code) ? .tls : .transport
             throw KubeError(kind, "uploading to \(url) failed after \(state.sent) of \(size) bytes: \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")

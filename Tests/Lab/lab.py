@@ -161,6 +161,7 @@ def up(count):
             os.remove(leftover)
 
     state["artifacts"] = build_rke2_artifacts()
+    state["disk_image"], state["vm_password_file"] = write_vm_inputs()
     state.update({
         "client_keys": {kind: os.path.join(LAB, name) for kind, name in keys.items()},
         "key_passphrase": KEY_PASSPHRASE,
@@ -235,6 +236,24 @@ def stop_services(state):
                 if not is_ours(service["pid"], service["marker"]):
                     break
                 time.sleep(0.02)
+
+
+def write_vm_inputs():
+    """What inventory/lab.yaml's vm1 needs from this machine: a disk image to upload (32 MiB, a qcow2
+    magic then a pattern: the lab's CDI is simulated) and the VM's password in a file of its own."""
+    images = os.path.join(LAB, "images")
+    os.makedirs(images, exist_ok=True)
+    image = os.path.join(images, "lab-cloud.qcow2")
+    block = hashlib.sha256(b"parvester lab cloud image").digest() * 32768  # 1 MiB
+    with open(image, "wb") as f:
+        f.write(b"QFI\xfb\x00\x00\x00\x03")
+        for _ in range(32):
+            f.write(block)
+    password = os.path.join(LAB, "vm1-password")
+    with open(password, "w") as f:
+        f.write("password\n")  # the memo's
+    os.chmod(password, 0o600)
+    return image, password
 
 
 def build_rke2_artifacts():

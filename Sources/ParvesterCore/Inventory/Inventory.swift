@@ -162,6 +162,15 @@ public struct Image: Sendable, Equatable {
     public var accessMode: AccessMode
     public var source: Source
     public static let defaultStorageClass = "local-path"
+
+    public init(name: String, namespace: String, size: String, storageClass: String, accessMode: AccessMode, source: Source) {
+        self.name = name
+        self.namespace = namespace
+        self.size = size
+        self.storageClass = storageClass
+        self.accessMode = accessMode
+        self.source = source
+    }
 }
 
 public struct VM: Sendable, Equatable {

@@ -16,6 +16,11 @@ public struct ClusterObjectRenderer: Sendable {
                                   context: .mapping([("network", TemplateContext.network(network))]))
     }
 
+    /// A DataVolume from the built-in template, for an image that is in no inventory (`image upload`).
+    public static func dataVolumeAlone(_ image: Image) throws -> YAMLNode {
+        try TemplateEngine.render(TemplateStore().template(named: "datavolume.yaml"), context: .mapping([("image", TemplateContext.image(image))]))
+    }
+
     public func dataVolume(_ image: Image) throws -> YAMLNode {
         try TemplateEngine.render(store.template(named: "datavolume.yaml"),
                                   context: .mapping([("image", TemplateContext.image(image))]))

@@ -70,6 +70,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
             remaining -= len(chunk)
         return True
 
+    def check_grant(self):
+        """The upload's token and DataVolume, or None after answering why not (401, 503)."""
+        header = self.headers.get("Authorization") or ""
+        token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+        with TOKENS_LOCK:
+            grant = TOKENS.get(token)
+        if grant is None or grant["expires"] < time.time():
+            self.close_connection = True
+            self.reply(401, "authentication failed: the upload token is invalid or has expired")
+            return None
+        state = self.clusters(grant["cluster"])
+        with state.lock:
+            dv = state.objects.get(("cdi.kubevirt.io", "datavolumes"), {}).get((grant["namespace"], grant["pvc"]))
+            phase = ((dv or {}).get("status") or {}).get("phase")
+        if phase != "UploadReady":
+            self.close_connection = True
+            self.reply(503, f"upload server for {grant['namespace']}/{grant['pvc']} is not ready (DataVolume phase {phase})")
+            return None
+        return grant
+
+    def handle_expect_100(self):
+        """Like Go's server behind the real proxy: a refusal goes out before the body is asked for."""
+        self.grant = None
+        if self.path.split("?")[0] in ("/v1beta1/upload", "/v1beta1/upload-async"):
+            self.grant = self.check_grant()
+            if self.grant is None:
+                return False
+        return super().handle_expect_100()
+
     def do_PUT(self):
         if self.path == "/lab/sink":
             total = [0]
@@ -82,20 +111,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(404, "no such endpoint on the upload proxy")
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return self.reply(411, "the lab upload proxy needs a Content-Length")
-        header = self.headers.get("Authorization") or ""
-        token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
-        with TOKENS_LOCK:
-            grant = TOKENS.get(token)
-        if grant is None or grant["expires"] < time.time():
-            self.close_connection = True
-            return self.reply(401, "authentication failed: the upload token is invalid or has expired")
+        grant = getattr(self, "grant", None) or self.check_grant()
+        if grant is None:
+            return
+        self.grant = None
         state, faults = self.clusters(grant["cluster"]), self.faults(grant["cluster"])
-        with state.lock:
-            dv = state.objects.get(("cdi.kubevirt.io", "datavolumes"), {}).get((grant["namespace"], grant["pvc"]))
-            phase = ((dv or {}).get("status") or {}).get("phase")
-        if phase != "UploadReady":
-            self.close_connection = True
-            return self.reply(503, f"upload server for {grant['namespace']}/{grant['pvc']} is not ready (DataVolume phase {phase})")
         digest, size = hashlib.sha256(), [0]
         drop_after = faults.take_upload_drop()
 

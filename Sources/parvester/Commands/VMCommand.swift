@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import Kube
+import ParvesterCore
+
+struct VMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vm",
+        abstract: "KubeVirt VirtualMachines: list, start, stop, restart, delete (what virtctl does).",
+        subcommands: [VMListCommand.self, VMActionCommand<Start>.self, VMActionCommand<Stop>.self, VMActionCommand<Restart>.self,
+                      VMDeleteCommand.self])
+}
+
+struct VMListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "VMs with their status, one line each.")
+
+    @Option(name: [.short, .long], help: "Only this namespace (default: all).")
+    var namespace: String?
+
+    @OptionGroup var target: KubeTargetOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run() async throws {
+        let terminal = Terminal()
+        let cluster = try target.connect(terminal: terminal)
+        let vms = try await VirtualMachineClient(client: cluster.client).list(namespace: namespace)
+        switch outputOptions.output {
+        case .json:
+            terminal.print(try JSONOutput.encode(vms))
+        case .text:
+            if vms.isEmpty { terminal.print("no VMs" + (namespace.map { " in namespace \($0)" } ?? "")); return }
+            let names = vms.map { "\($0.namespace)/\($0.name)" }
+            let width = names.map(\.count).max() ?? 0
+            for (vm, name) in zip(vms, names) {
+                let mark = vm.ready ? terminal.green("✓") : (vm.status == "Stopped" ? terminal.dim("○") : terminal.red("✗"))
+                let addresses = vm.addresses.isEmpty ? "" : "  " + vm.addresses.joined(separator: ", ")
+                terminal.print("\(mark) \(name.padding(toLength: width, withPad: " ", startingAt: 0))  \(vm.status)\(addresses)")
+            }
+        }
+    }
+}
+
+protocol VMActionName { static var action: VirtualMachineClient.Action { get } }
+enum Start: VMActionName { static let action = VirtualMachineClient.Action.start }
+enum Stop: VMActionName { static let action = VirtualMachineClient.Action.stop }
+enum Restart: VMActionName { static let action = VirtualMachineClient.Action.restart }
+
+/// `vm start|stop|restart NAME`, through KubeVirt's subresource API, then waited for.
+struct VMActionCommand<Name: VMActionName>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        let what = ["start": "Start a VM and wait until it runs.", "stop": "Stop a VM and wait until its instance is gone.",
+                    "restart": "Restart a VM (a new instance) and wait until it runs."]
+        return CommandConfiguration(commandName: Name.action.rawValue, abstract: what[Name.action.rawValue] ?? "")
+    }
+
+    @Argument(help: "The VM's name.")
+    var name: String
+
+    @Option(name: [.short, .long], help: "The namespace.")
+    var namespace: String = defaultNamespace
+
+    @Option(name: .long, help: "How long to wait (e.g. 90s, 5m).")
+    var waitTimeout: String = "5m"
+
+    @OptionGroup var target: KubeTargetOptions
+
+    func run() async throws {
+        let terminal = Terminal()
+        guard let timeout = DurationValue.parsing(waitTimeout) else { throw ValidationError("--wait-timeout \(waitTimeout) is not a duration such as 90s or 5m") }
+        let cluster = try target.connect(terminal: terminal)
+        let started = Date()
+        try await VirtualMachineClient(client: cluster.client).perform(Name.action, namespace: namespace, name: name, timeout: timeout.seconds)
+        let done = ["start": "is running", "stop": "is stopped", "restart": "restarted and is running"][Name.action.rawValue] ?? ""
+        terminal.print(terminal.green("✓ ") + "VM \(namespace)/\(name) \(done)" + String(format: " (%.1fs)", Date().timeIntervalSince(started)))
+    }
+}
+
+struct VMDeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a VM (its disks, the DataVolumes, stay).",
+        discussion: "A VM still listed in the inventory comes back at the next `up`: remove it there too.")
+
+    @Argument(help: "The VM's name.")
+    var name: String
+
+    @Option(name: [.short, .long], help: "The namespace.")
+    var namespace: String = defaultNamespace
+
+    @OptionGroup var target: KubeTargetOptions
+
+    func run() async throws {
+        let terminal = Terminal()
+        let cluster = try target.connect(terminal: terminal)
+        try await VirtualMachineClient(client: cluster.client).delete(namespace: namespace, name: name)
+        if cluster.inventory?.vms.contains(where: { $0.name == name && $0.namespace == namespace }) == true {
+            terminal.warning("VM \(namespace)/\(name) is in \(target.inventory ?? "the inventory"): the next `up` creates it again")
+        }
+        terminal.print(terminal.green("✓ ") + "VM \(namespace)/\(name) deleted")
+    }
+}
