@@ -71,6 +71,7 @@ demo: deps build
 	$(PARVESTER) check -i inventory/lab.yaml
 	$(PARVESTER) up -i inventory/lab.yaml
 	$(PARVESTER) status -i inventory/lab.yaml
+	$(PARVESTER) vm list -i inventory/lab.yaml
 	@echo "demo: the lab is still up (make lab-down to stop it); the kubeconfig is shown by: $(PARVESTER) kubeconfig -i inventory/lab.yaml"
 
 # SSH against the lab, Parvester vs OpenSSH in one run (needs root, like the lab).
@@ -78,6 +79,7 @@ bench: deps
 	python3 Tests/Bench/ssh_bench.py
 	python3 Tests/Bench/up_bench.py
 	python3 Tests/Bench/apply_bench.py
+	python3 Tests/Bench/upload_bench.py
 
 templates:
 	python3 scripts/embed-templates.py

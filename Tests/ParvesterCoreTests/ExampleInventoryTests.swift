@@ -70,6 +70,9 @@ struct ExampleInventoryTests {
         let inventory = try Self.load("lab.yaml")
         let artifacts = FixturePaths.exampleInventories.deletingLastPathComponent().appendingPathComponent(".lab/artifacts").standardizedFileURL.path
         #expect(inventory.cluster.install == .airgap(artifactsDirectory: artifacts), "validates without a lab: checked when installing")
+        let lab = URL(fileURLWithPath: artifacts).deletingLastPathComponent().path
+        #expect(inventory.images.map(\.source) == [.file(lab + "/images/lab-cloud.qcow2")], "the memo's vm1 disk, uploaded")
+        #expect(inventory.vms.map(\.name) == ["vm1"] && inventory.vms[0].cloudInit.password == .file(lab + "/vm1-password"))
         #expect(inventory.components.first { $0.kind == .localPathProvisioner }?.manifestURLs ==
                 ["http://10.251.0.1:8080/raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.28/deploy/local-path-storage.yaml"])
         #expect(inventory.components.first { $0.kind == .cdi }?.manifestURLs.last ==

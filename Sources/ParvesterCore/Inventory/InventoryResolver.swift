@@ -412,7 +412,7 @@ struct InventoryResolver {
                 check(sourcePath.appending("url"), VersionStrings.urlProblem(url))
                 source = .url(url)
             } else if let file = s.file {
-                checkFileExists(sourcePath.appending("file"), file)
+                // Whether it exists is checked when uploading: an inventory validates on a machine without it.
                 source = .file(LocalPath.resolve(file, relativeTo: baseDirectory))
             }
             return Image(name: image.name, namespace: namespace, size: image.size, storageClass: storageClass,
@@ -452,7 +452,7 @@ struct InventoryResolver {
             return .inline(Secret(inline))
         }
         if let file = spec?.passwordFile {
-            checkFileExists(path.appending("passwordFile"), file)
+            // Read when the VM is rendered for `up`, like passwordEnv: the inventory validates without it.
             return .file(LocalPath.resolve(file, relativeTo: baseDirectory))
         }
         if let variable = spec?.passwordEnv {

@@ -68,11 +68,16 @@ public struct DataVolumeUploader: Sendable {
     /// Uploads `file` into the upload DataVolume `namespace/name`, which must exist already.
     public func upload(namespace: String, name: String, file: String, progress: CDIUploadClient.Progress? = nil) async throws {
         guard FileManager.default.isReadableFile(atPath: file) else { throw ImageError("cannot read \(file)") }
+        let (client, token) = try await prepare(namespace: namespace, name: name)
+        try await client.upload(file: file, token: token, progress: progress)
+        _ = try await wait(namespace: namespace, name: name, for: ["Succeeded"])
+    }
+
+    /// Everything before the transfer: the DataVolume ready for it, the proxy found, a token issued.
+    public func prepare(namespace: String, name: String) async throws -> (client: CDIUploadClient, token: String) {
         _ = try await wait(namespace: namespace, name: name, for: ["UploadReady"])
         let (url, ca) = try await proxy()
-        let token = try await uploadToken(namespace: namespace, name: name)
-        try await CDIUploadClient(proxyURL: url, certificateAuthority: ca).upload(file: file, token: token, progress: progress)
-        _ = try await wait(namespace: namespace, name: name, for: ["Succeeded"])
+        return (CDIUploadClient(proxyURL: url, certificateAuthority: ca), try await uploadToken(namespace: namespace, name: name))
     }
 
     private func uploadToken(namespace: String, name: String) async throws -> String {
