@@ -9,6 +9,7 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
     private let lock = NSLock()
     private let nameWidth: Int
     private var lastProgress: [String: Date] = [:]
+    private var transferStarted: [String: Date] = [:]
     private var progressShown = false
 
     init(terminal: Terminal, verbose: Bool, names: [String]) {
@@ -62,7 +63,10 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
             lastProgress[key] = now
             let fraction = total > 0 ? Double(sent) / Double(total) : 1
             let bar = String(repeating: "█", count: Int(fraction * 20)).padding(toLength: 20, withPad: "░", startingAt: 0)
+            let started = transferStarted[key] ?? now
+            transferStarted[key] = started
             let line = "  \(target.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(bar) \(Int(fraction * 100))% \(file) \(ByteCount.text(sent))/\(ByteCount.text(total))"
+                + TransferRate.text(sent: sent, total: total, seconds: now.timeIntervalSince(started))
             terminal.print("\r\u{1B}[2K" + line, terminator: "")
             progressShown = true
         }
@@ -73,6 +77,17 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
             terminal.print("\r\u{1B}[2K", terminator: "")
             progressShown = false
         }
+    }
+}
+
+/// `, 112.5 MiB/s, 3s left` once a transfer has run long enough to say.
+enum TransferRate {
+    static func text(sent: Int64, total: Int64, seconds: TimeInterval) -> String {
+        guard seconds >= 0.5, sent > 0 else { return "" }
+        let rate = Double(sent) / seconds
+        let left = total > sent ? Int((Double(total - sent) / rate).rounded(.up)) : 0
+        let eta = left >= 60 ? "\(left / 60)m\(String(format: "%02d", left % 60))s" : "\(left)s"
+        return ", \(ByteCount.text(Int64(rate)))/s, \(eta) left"
     }
 }
 
