@@ -51,7 +51,7 @@ struct ComponentPhase: Phase {
     /// RKE2 deploys its Multus chart itself (`cni: [multus, canal]` in the server config, pushed earlier):
     /// nothing to apply, but the VM networks need its CRD served and its DaemonSet on every node.
     private func waitForPackagedMultus(_ context: RunContext) async throws -> RunContext.Done {
-        guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+        let (kube, discovery) = try context.clusterClient()
         let waiter = KubeWaiter(client: kube, discovery: discovery)
         try await waiter.waitEstablished(PackagedMultus.crd, timeout: context.options.waitTimeout)
         await discovery.invalidate()
@@ -78,18 +78,13 @@ struct NetworksPhase: Phase {
         guard !context.inventory.networks.isEmpty else { return }
         try await context.clusterStep(id) {
             if context.options.dryRun { return .ok("would apply \(context.inventory.networks.count) networks") }
-            guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
             let renderer = ClusterObjectRenderer(inventory: context.inventory)
             let objects = try context.inventory.networks.map { network -> KubeObject in
                 let node = try renderer.networkAttachmentDefinition(network)
                 return try KubeObject.from(node, source: "network \(network.namespace)/\(network.name)")[0]
             }
-            let results = await KubeApplier(client: kube, discovery: discovery).apply(objects)
-            if let failed = results.first(where: { $0.outcome == .failed }) {
-                throw ManifestError("\(failed.object): \(failed.error ?? "failed")")
-            }
-            let changed = results.filter { $0.outcome != .unchanged }
-            return changed.isEmpty ? .unchanged : .changed(changed.map { "\($0.object) \($0.outcome.rawValue)" }.joined(separator: ", "))
+            let changed = try await context.applyRendered(objects)
+            return changed.isEmpty ? .unchanged : .changed(changed.joined(separator: ", "))
         }
     }
 }

@@ -13,16 +13,12 @@ struct ImagesPhase: Phase {
         guard !images.isEmpty else { return }
         try await context.clusterStep(id) {
             if context.options.dryRun { return .ok("would apply \(images.count) DataVolumes and fill them") }
-            guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+            let (kube, _) = try context.clusterClient()
             let renderer = ClusterObjectRenderer(inventory: context.inventory)
             let objects = try images.map { image -> KubeObject in
                 try KubeObject.from(try renderer.dataVolume(image), source: "image \(image.namespace)/\(image.name)")[0]
             }
-            let results = await KubeApplier(client: kube, discovery: discovery).apply(objects)
-            if let failed = results.first(where: { $0.outcome == .failed }) {
-                throw ManifestError("\(failed.object): \(failed.error ?? "failed")")
-            }
-            var changes = results.filter { $0.outcome != .unchanged }.map { "\($0.object) \($0.outcome.rawValue)" }
+            var changes = try await context.applyRendered(objects)
             let uploader = DataVolumeUploader(client: kube, proxyURL: context.inventory.uploadProxyURL, timeout: context.options.waitTimeout)
             for image in images {
                 guard case .file(let path) = image.source else { continue }

@@ -13,16 +13,13 @@ struct VirtualMachinesPhase: Phase {
         guard !vms.isEmpty else { return }
         try await context.clusterStep(id) {
             if context.options.dryRun { return .ok("would apply \(vms.count) VirtualMachines") }
-            guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+            let (kube, _) = try context.clusterClient()
             let renderer = ClusterObjectRenderer(inventory: context.inventory)
             var objects: [KubeObject] = []
             for vm in vms {
                 for node in try renderer.objects(for: vm) { objects += try KubeObject.from(node, source: "vm \(vm.namespace)/\(vm.name)") }
             }
-            let results = await KubeApplier(client: kube, discovery: discovery).apply(objects)
-            if let failed = results.first(where: { $0.outcome == .failed }) {
-                throw ManifestError("\(failed.object): \(failed.error ?? "failed")")
-            }
+            let changed = try await context.applyRendered(objects)
             let machines = VirtualMachineClient(client: kube)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for vm in vms where vm.runsAtStart {
@@ -30,8 +27,7 @@ struct VirtualMachinesPhase: Phase {
                 }
                 try await group.waitForAll()
             }
-            let changed = results.filter { $0.outcome != .unchanged }
-            return changed.isEmpty ? .unchanged : .changed(changed.map { "\($0.object) \($0.outcome.rawValue)" }.joined(separator: ", "))
+            return changed.isEmpty ? .unchanged : .changed(changed.joined(separator: ", "))
         }
     }
 }
