@@ -166,7 +166,7 @@ struct RendererTests {
             images:
               - {name: boot, size: 1Gi, source: {blank: true}}
               - {name: data, size: 1Gi, source: {blank: true}}
-              - {name: scratch, size: 1Gi, source: {blank: true}}
+              - {name: scratch, size: 1Gi, source: {blank: true}, contentType: archive}
             vms:
               - name: db
                 image: boot
@@ -178,6 +178,9 @@ struct RendererTests {
         let inventory = try InventoryLoader.load(bytes: Array(text.utf8), file: "t.yaml", baseDirectory: "/tmp")
         #expect(inventory.warnings.map(\.description) == ["t.yaml:13:17: vms[0].cloudInit.password: the password is written in the inventory; prefer passwordFile or passwordEnv, so the inventory can be shared"])
         #expect(!inventory.vms[0].runsAtStart)
+        let renderer = ClusterObjectRenderer(inventory: inventory)
+        #expect(try renderer.dataVolume(inventory.images[0])["spec"]?["contentType"]?.scalar?.value == "kubevirt")
+        #expect(try renderer.dataVolume(inventory.images[2])["spec"]?["contentType"]?.scalar?.value == "archive")
         let vm = try #require(try ClusterObjectRenderer(inventory: inventory).objects(for: inventory.vms[0]).last)
         #expect(vm["spec"]?["running"] == nil && vm["spec"]?["runStrategy"]?.scalar?.value == "Manual")
         let spec = try #require(vm["spec"]?["template"]?["spec"])

@@ -161,15 +161,18 @@ public struct Image: Sendable, Equatable {
     public var storageClass: String
     public var accessMode: AccessMode
     public var source: Source
+    public var contentType: ImageContentType
     public static let defaultStorageClass = "local-path"
 
-    public init(name: String, namespace: String, size: String, storageClass: String, accessMode: AccessMode, source: Source) {
+    public init(name: String, namespace: String, size: String, storageClass: String, accessMode: AccessMode, source: Source,
+                contentType: ImageContentType = .kubevirt) {
         self.name = name
         self.namespace = namespace
         self.size = size
         self.storageClass = storageClass
         self.accessMode = accessMode
         self.source = source
+        self.contentType = contentType
     }
 }
 

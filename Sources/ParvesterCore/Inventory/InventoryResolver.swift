@@ -416,7 +416,7 @@ struct InventoryResolver {
                 source = .file(LocalPath.resolve(file, relativeTo: baseDirectory))
             }
             return Image(name: image.name, namespace: namespace, size: image.size, storageClass: storageClass,
-                         accessMode: image.accessMode ?? .readWriteOnce, source: source)
+                         accessMode: image.accessMode ?? .readWriteOnce, source: source, contentType: image.contentType ?? .kubevirt)
         }
     }
 

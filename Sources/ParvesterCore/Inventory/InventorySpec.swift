@@ -156,9 +156,13 @@ struct ImageSpec: Decodable {
     var size: String
     var storageClass: String?
     var accessMode: AccessMode?
+    var contentType: ImageContentType?
     var source: ImageSourceSpec
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, namespace, size, storageClass, accessMode, source }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, namespace, size, storageClass, accessMode, contentType, source }
 }
+
+/// CDI's `contentType`: a VM disk image (qcow2, raw, ISO), or a tar archive unpacked onto a filesystem.
+public enum ImageContentType: String, YAMLChoice, Sendable { case kubevirt, archive }
 
 struct ImageSourceSpec: Decodable {
     var url: String?

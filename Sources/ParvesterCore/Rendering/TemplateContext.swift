@@ -67,6 +67,7 @@ enum TemplateContext {
             ("size", .string(image.size)),
             ("storageClass", .string(image.storageClass)),
             ("accessMode", .string(image.accessMode.rawValue)),
+            ("contentType", .string(image.contentType.rawValue)),
             ("source", source),
         ])
     }

@@ -34,7 +34,7 @@ enum BuiltinTemplates {
             # Bind at once, so uploads do not wait for a first consumer (local-path uses WaitForFirstConsumer).
             cdi.kubevirt.io/storage.bind.immediate.requested: ""
         spec:
-          contentType: kubevirt
+          contentType: ${image.contentType}
           source: ${image.source}
           storage:
             accessModes:
