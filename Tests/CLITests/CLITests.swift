@@ -115,6 +115,30 @@ struct CLITests {
         #expect(!result.stdout.contains("Join agents"))
     }
 
+    /// A missing image file or VM password stops `up` before it connects to any node: the node here is a
+    /// loopback port where nothing listens, so a run that went on would fail differently.
+    @Test func missingLocalInputsStopUpBeforeAnyNodeIsContacted() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("inputs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let inventory = directory.appendingPathComponent("inventory.yaml").path
+        try """
+            cluster: {name: inputs, address: 127.0.0.1}
+            ssh: {port: 1, connectTimeout: 2s}
+            nodes: [{name: n1, address: 127.0.0.1, role: server}]
+            images: [{name: disk, size: 1Gi, source: {file: ./no-such-disk.qcow2}}]
+            vms: [{name: vm1, image: disk, cloudInit: {passwordEnv: PARVESTER_TEST_UNSET_PASSWORD}}]
+            """.write(toFile: inventory, atomically: true, encoding: .utf8)
+        let result = try CLI.run(["up", "-i", inventory, "--state-dir", directory.appendingPathComponent("state").path, "--output", "json"])
+        #expect(result.status == 1)
+        let report = try CLI.json(result.stdout)
+        let aborted = try #require(report["aborted"] as? String)
+        #expect(aborted.contains("image default/disk: cannot read \(directory.path)/no-such-disk.qcow2"), "\(aborted)")
+        #expect(aborted.contains("$PARVESTER_TEST_UNSET_PASSWORD, which is not set") && aborted.hasSuffix("nothing was changed"))
+        let phases = (report["steps"] as? [[String: Any]] ?? []).compactMap { $0["phase"] as? String }
+        #expect(phases.isEmpty, "no node step ran: \(phases)")
+    }
+
     @Test func renderNeverPrintsTheToken() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

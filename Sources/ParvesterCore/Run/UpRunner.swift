@@ -17,7 +17,7 @@ public struct UpResult: Sendable, Encodable {
 public enum UpRunner {
     /// `plan` (a dry run) takes no lock and waits for nothing.
     public static func phases(for inventory: Inventory, dryRun: Bool = false) -> [any Phase] {
-        let all: [any Phase] = [ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(), PushConfigPhase(), InstallPhase(),
+        let all: [any Phase] = [LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(), PushConfigPhase(), InstallPhase(),
                                 StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(),
                                 WaitNodesReadyPhase()]
             + inventory.enabledComponents.map { ComponentPhase(component: $0) } + [CNIPluginsPhase(), NetworksPhase(), ImagesPhase(), VirtualMachinesPhase()]

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Before any node is touched: the files and secrets of this machine that later phases read (image
+/// files to upload, VM passwords from files or the environment) are all there, so a typo stops the
+/// run at once instead of after the cluster was built.
+struct LocalInputsPhase: Phase {
+    let id = "local-inputs"
+    let title = "Check the local files and secrets the run reads"
+
+    func run(_ context: RunContext) async throws {
+        let inventory = context.inventory
+        var problems: [String] = []
+        for image in inventory.images {
+            if case .file(let path) = image.source, !FileManager.default.isReadableFile(atPath: path) {
+                problems.append("image \(image.namespace)/\(image.name): cannot read \(path) (images[].source.file)")
+            }
+        }
+        for vm in inventory.vms {
+            guard let source = vm.cloudInit.password else { continue }
+            do {
+                _ = try ClusterObjectRenderer.password(source, vm: vm, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        guard problems.isEmpty else {
+            throw RunAbort(problems.joined(separator: "; ") + "; nothing was changed")
+        }
+    }
+}
