@@ -73,6 +73,13 @@ struct ImagesAndVMsTests {
         #expect(!vm.body.contains("s3cret") && vm.body.contains("vm1-cloudinit"))
         #expect(try probe.request("GET", "/api/v1/namespaces/default/secrets/vm1-cloudinit").status == 200)
 
+        let status = try await Self.parvester(["status"], cluster)
+        for line in ["image     default/uploaded", "vm        default/vm1", "vm        default/idle"] {
+            #expect(status.stdout.contains("✓ \(line)"), "\(line) ready in: \(status.stdout)")
+        }
+        let idle = status.stdout.split(separator: "\n").first { $0.contains("default/idle") }
+        #expect(status.status == 0 && idle?.hasSuffix("Stopped") == true, "\(status.stdout)")
+
         // Again: nothing changes, nothing is uploaded.
         let second = try await cluster.up(["--output", "json", "--wait-timeout", "90s"])
         #expect(second.status == 0 && second.json["changed"] as? Int == 0, "\(second.outcomes.filter { $0.outcome == "changed" })")

@@ -6,7 +6,7 @@ import ParvesterCore
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Nodes, components and VM networks of the cluster, with their readiness, one line each.",
+        abstract: "Nodes, components, VM networks, images and VMs of the cluster, with their readiness, one line each.",
         discussion: "Reads the cluster through its API (-i for one `up` built, or a kubeconfig). Exits 1 when anything is not ready.")
 
     @OptionGroup var target: KubeTargetOptions
@@ -55,6 +55,23 @@ struct StatusCommand: AsyncParsableCommand {
             let response = try await cluster.client.send("GET", "/apis/k8s.cni.cncf.io/v1/namespaces/\(network.namespace)/network-attachment-definitions/\(network.name)")
             lines.append(Line(kind: "network", name: "\(network.namespace)/\(network.name)", ready: response.status == 200,
                               detail: response.status == 200 ? "bridge \(network.bridge)" + (network.vlan.map { ", VLAN \($0)" } ?? "") : "missing"))
+        }
+        for image in cluster.inventory?.images ?? [] {
+            let response = try await cluster.client.send("GET", "/apis/cdi.kubevirt.io/v1beta1/namespaces/\(image.namespace)/datavolumes/\(image.name)")
+            let status = response.json?["status"] as? [String: Any] ?? [:]
+            let phase = status["phase"] as? String
+            lines.append(Line(kind: "image", name: "\(image.namespace)/\(image.name)", ready: phase == "Succeeded",
+                              detail: response.status == 404 ? "missing" : "\(phase ?? "no phase yet")" + ((status["progress"] as? String).map { ", \($0)" } ?? "")))
+        }
+        if let vms = cluster.inventory?.vms, !vms.isEmpty {
+            let listed = Dictionary(uniqueKeysWithValues: try await VirtualMachineClient(client: cluster.client).list(namespace: nil)
+                .map { ("\($0.namespace)/\($0.name)", $0) })
+            for vm in vms {
+                let found = listed["\(vm.namespace)/\(vm.name)"]
+                // A VM the inventory wants stopped is fine stopped.
+                let ready = found.map { vm.runsAtStart ? $0.ready : $0.status == "Stopped" } ?? false
+                lines.append(Line(kind: "vm", name: "\(vm.namespace)/\(vm.name)", ready: ready, detail: found?.status ?? "missing"))
+            }
         }
         switch outputOptions.output {
         case .json:
