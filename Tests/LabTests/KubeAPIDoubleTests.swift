@@ -206,4 +206,29 @@ struct KubeAPIDoubleTests {
         #expect(legacy.string("kind") == "APIGroupList", "a server without aggregated discovery answers the plain list")
         try Lab.kubeFault("lab22", ["clear"])
     }
+
+    /// Every node's RKE2 double forwards to one socket. A burst of connections must queue there, as
+    /// they would at a real API server, not be refused (which the doubles turned into 503s).
+    @Test func aBurstOfConnectionsIsQueuedNotRefused() throws {
+        let path = try Lab.require().kube_socket
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: path.utf8.prefix(buffer.count - 1))
+        }
+        var sockets: [Int32] = []
+        defer { sockets.forEach { _ = close($0) } }
+        var refused = 0
+        for _ in 0..<300 {
+            // Non-blocking, as a client with a connect timeout is: a full backlog answers EAGAIN at once.
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            try #require(fd >= 0)
+            sockets.append(fd)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if connected != 0 { refused += 1 }
+        }
+        #expect(refused == 0, "\(refused) of 300 connections refused")
+    }
 }

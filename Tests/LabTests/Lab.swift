@@ -29,6 +29,8 @@ struct LabState: Decodable, Sendable {
     /// CDI's upload proxy (the API double's, on the host) and its signer CA.
     var upload_proxy_url: String
     var upload_proxy_ca: String
+    /// The API double's socket, which every node's RKE2 double forwards to.
+    var kube_socket: String
 }
 
 enum Lab {

@@ -318,6 +318,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # Every node's RKE2 double connects here; Python's default backlog of 5 overflows under a full
+    # test run, and a Unix socket then refuses at once (EAGAIN) instead of queueing.
+    request_queue_size = 1024
 
     def get_request(self):
         request, _ = super().get_request()

@@ -160,6 +160,7 @@ def complete_upload(state, namespace, name, size, sha256):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024
 
 
 def serve(address, port, cert, key, ca, clusters, faults):
