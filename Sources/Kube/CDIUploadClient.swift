@@ -11,25 +11,60 @@ public struct CDIUploadClient: Sendable {
     public let proxyURL: String
     /// PEM of the CA that signed the proxy's certificate; nil: the system's CAs.
     public let certificateAuthority: Data?
+    /// Where to connect instead of the URL's host and port, so a NodePort is reached while the
+    /// certificate is still checked for the name in the URL (the service's).
+    public let connectTo: (host: String, port: Int)?
+    /// How many times a refused connection is tried again, a second apart: a NodePort just created
+    /// takes a moment to be programmed on the nodes. Nothing has been sent then, so trying again is safe.
+    public var connectAttempts = 15
 
     public typealias Progress = @Sendable (_ sent: Int64, _ total: Int64) -> Void
 
     private static let queue = DispatchQueue(label: "parvester.cdi-upload", attributes: .concurrent)
 
-    public init(proxyURL: String, certificateAuthority: Data?) {
+    public init(proxyURL: String, certificateAuthority: Data?, connectTo: (host: String, port: Int)? = nil) {
         self.proxyURL = proxyURL.hasSuffix("/") ? String(proxyURL.dropLast()) : proxyURL
         self.certificateAuthority = certificateAuthority
+        self.connectTo = connectTo
+    }
+
+    /// The proxy as people should see it: its URL, and where it is really reached.
+    public var shown: String {
+        guard let connectTo else { return proxyURL }
+        return "\(proxyURL) (at \(Self.bracketed(connectTo.host)):\(connectTo.port))"
+    }
+
+    private static func bracketed(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+
+    /// libcurl's CURLOPT_CONNECT_TO entry, `HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT`, for this URL.
+    private var connectToEntry: String? {
+        guard let connectTo, let url = URLComponents(string: proxyURL), let host = url.host else { return nil }
+        return "\(host):\(url.port ?? 443):\(Self.bracketed(connectTo.host)):\(connectTo.port)"
     }
 
     /// Uploads `file` with `token`. Throws `.api` with status 401 for a token the proxy refuses, `.transport`
     /// for a connection lost on the way (the DataVolume then waits for another upload).
     public func upload(file: String, token: String, progress: Progress? = nil) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            Self.queue.async {
-                continuation.resume(with: Result { try perform(file: file, token: token, progress: progress) })
+        var attempt = 1
+        while true {
+            do {
+                return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                    Self.queue.async {
+                        continuation.resume(with: Result { try perform(file: file, token: token, progress: progress) })
+                    }
+                }
+            } catch let refused as ConnectionRefused where attempt < connectAttempts {
+                _ = refused
+                attempt += 1
+                try await Task.sleep(for: .seconds(1))
+            } catch let refused as ConnectionRefused {
+                throw refused.error
             }
         }
     }
+
+    /// Nothing was sent: the proxy did not accept the connection.
+    private struct ConnectionRefused: Error { let error: KubeError }
 
     private func perform(file: String, token: String, progress: Progress?) throws {
         try LibCurlRuntime.ensureInitialised()
@@ -48,6 +83,9 @@ public struct CDIUploadClient: Sendable {
         headers = curl_slist_append(headers, "Content-Type: application/octet-stream")
         // Expect: 100-continue, so a proxy that refuses the token says so before the image is sent.
         headers = curl_slist_append(headers, "Expect: 100-continue")
+        var connectVia: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(connectVia) }
+        if let connectToEntry { connectVia = curl_slist_append(nil, connectToEntry) }
 
         let url = proxyURL + "/v1beta1/upload"
         var errors = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -70,6 +108,7 @@ public struct CDIUploadClient: Sendable {
                     _ = parvester_curl_easy_setopt_blob(handle, CURLOPT_CAINFO_BLOB, &ca)
                 }
                 _ = parvester_curl_easy_setopt_pointer(handle, CURLOPT_HTTPHEADER, headers)
+                if connectVia != nil { _ = parvester_curl_easy_setopt_pointer(handle, CURLOPT_CONNECT_TO, connectVia) }
                 _ = parvester_curl_easy_setopt_read_function(handle) { buffer, size, count, user in
                     Unmanaged<UploadState>.fromOpaque(user!).takeUnretainedValue().read(into: buffer!, capacity: size * count)
                 }
@@ -99,15 +138,17 @@ public struct CDIUploadClient: Sendable {
         if code != CURLE_OK, status < 300 {  // no final answer (0, or only 100 Continue), or a 2xx cut short
             let detail = String(decoding: errors.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let kind: KubeError.Kind = [CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE].contains(code) ? .tls : .transport
-            throw KubeError(kind, "uploading to \(url) failed after \(state.sent) of \(size) bytes: \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")
+            let error = KubeError(kind, "uploading to \(shown) failed after \(state.sent) of \(size) bytes: \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")
+            if code == CURLE_COULDNT_CONNECT && state.sent == 0 { throw ConnectionRefused(error: error) }
+            throw error
         }
         switch status {
         case 200..<300: return
         case 401, 403:
-            throw KubeError(.api, "the upload proxy \(proxyURL) refused the upload token (\(status)\(answer.isEmpty ? "" : ": \(answer)")): it expired or is not for this DataVolume; run again for a new one",
+            throw KubeError(.api, "the upload proxy \(shown) refused the upload token (\(status)\(answer.isEmpty ? "" : ": \(answer)")): it expired or is not for this DataVolume; run again for a new one",
                             status: status, reason: "Unauthorized")
         default:
-            throw KubeError(.api, "the upload proxy \(proxyURL) answered \(status)\(answer.isEmpty ? "" : ": \(answer)")", status: status)
+            throw KubeError(.api, "the upload proxy \(shown) answered \(status)\(answer.isEmpty ? "" : ": \(answer)")", status: status)
         }
     }
 

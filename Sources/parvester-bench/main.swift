@@ -14,7 +14,9 @@ import SSH
 struct Bench {
     static func main() async throws {
         let arguments = CommandLine.arguments
-        if arguments.count == 5, arguments[1] == "cdi-upload" { return try await cdiUpload(kubeconfig: arguments[2], name: arguments[3], file: arguments[4]) }
+        if arguments.count == 6, arguments[1] == "cdi-upload" {
+            return try await cdiUpload(kubeconfig: arguments[2], name: arguments[3], file: arguments[4], proxyURL: arguments[5])
+        }
         if arguments.count == 5, arguments[1] == "apply" { return try await apply(kubeconfig: arguments[2], width: Int(arguments[3]) ?? 1, manifest: arguments[4]) }
         guard arguments.count >= 4 else {
             FileHandle.standardError.write(Data("usage: parvester-bench exec INVENTORY COMMAND | upload INVENTORY NODE FILE REMOTE\n".utf8))
@@ -49,15 +51,16 @@ struct Bench {
         print(String(format: "%.3f", Date().timeIntervalSince(started)))
     }
 
-    /// Creates an upload DataVolume, gets it ready and a token (untimed), then times the transfer itself.
-    static func cdiUpload(kubeconfig: String, name: String, file: String) async throws {
+    /// Creates an upload DataVolume, gets it ready and a token (untimed), then times the transfer itself
+    /// to the proxy at `proxyURL` (the one the plain PUT it is compared with goes to).
+    static func cdiUpload(kubeconfig: String, name: String, file: String, proxyURL: String) async throws {
         let config = try Kubeconfig(text: try String(contentsOfFile: kubeconfig, encoding: .utf8), source: kubeconfig)
         let client = try KubeHTTPClient(credentials: try config.credentials())
         let image = Image(name: name, namespace: "default", size: "1Gi", storageClass: "local-path", accessMode: .readWriteOnce, source: .file(file))
         let results = await KubeApplier(client: client, discovery: KubeDiscovery(client: client))
             .apply(try KubeObject.from(try ClusterObjectRenderer.dataVolumeAlone(image), source: name))
         guard !results.contains(where: { $0.outcome == .failed }) else { exit(1) }
-        let uploader = DataVolumeUploader(client: client, proxyURL: nil, timeout: 60)
+        let uploader = DataVolumeUploader(client: client, proxyURL: proxyURL, timeout: 60)
         let (upload, token) = try await uploader.prepare(namespace: "default", name: name)
         let started = Date()
         try await upload.upload(file: file, token: token)

@@ -4,7 +4,8 @@ lab cluster (with CDI) and tears it down. Uses the release build.
 
 1. Throughput: a 256 MiB image streamed by Parvester's upload client (parvester-bench cdi-upload: the
    transfer alone, token and DataVolume prepared beforehand) vs a plain HTTP PUT of the same file with
-   libcurl (the curl tool) to the same server, alternately, median of 3.
+   libcurl (the curl tool) to the same server (the proxy itself, not through a NodePort), alternately,
+   median of 3.
 2. Memory: peak RSS of `parvester image upload` (the whole command) for a 64 MiB and a 256 MiB image:
    streaming keeps it flat, whatever the file's size.
 """
@@ -56,7 +57,7 @@ def main():
 
         parvester, curl = [], []
         for round_ in range(ROUNDS):
-            out = subprocess.run([BENCH, "cdi-upload", kubeconfig, f"bench-{round_}", images[MIB]], capture_output=True, text=True)
+            out = subprocess.run([BENCH, "cdi-upload", kubeconfig, f"bench-{round_}", images[MIB], lab["upload_proxy_url"]], capture_output=True, text=True)
             if out.returncode != 0:
                 raise SystemExit(f"parvester-bench cdi-upload failed: {out.stderr}")
             parvester.append(float(out.stdout.strip()))
@@ -68,10 +69,9 @@ def main():
         print(f"upload {MIB} MiB to the lab's CDI upload proxy, median of {ROUNDS}: parvester {MIB / p:.0f} MiB/s ({p:.2f}s)   "
               f"plain PUT with libcurl (curl -T) {MIB / c:.0f} MiB/s ({c:.2f}s)   ratio {c / p:.2f} (parvester / plain)")
 
-        small = peak_rss_mib([PARVESTER, "image", "upload", "mem-64", "--file", images[64], "--size", "1Gi",
-                              "--kubeconfig", kubeconfig, "--output", "json"])
-        large = peak_rss_mib([PARVESTER, "image", "upload", f"mem-{MIB}", "--file", images[MIB], "--size", "1Gi",
-                              "--kubeconfig", kubeconfig, "--output", "json"])
+        direct = ["--upload-proxy-url", lab["upload_proxy_url"], "--kubeconfig", kubeconfig, "--output", "json"]
+        small = peak_rss_mib([PARVESTER, "image", "upload", "mem-64", "--file", images[64], "--size", "1Gi", *direct])
+        large = peak_rss_mib([PARVESTER, "image", "upload", f"mem-{MIB}", "--file", images[MIB], "--size", "1Gi", *direct])
         print(f"peak memory of `parvester image upload`: 64 MiB image {small:.1f} MiB, {MIB} MiB image {large:.1f} MiB "
               f"(ratio {large / small:.2f}; flat means streamed)")
     finally:

@@ -22,6 +22,11 @@ public struct Inventory: Sendable {
     public var warnings: [InventoryWarning] = []
     /// `components.cdi.uploadProxyURL`: where this machine reaches CDI's upload proxy; nil asks CDI.
     public var uploadProxyURL: String? = nil
+    /// `components.cdi.uploadProxyNodePort`: where `up` exposes the upload proxy when CDI reports no URL.
+    public var uploadProxyNodePort: Int = Inventory.defaultUploadProxyNodePort
+
+    public static let defaultUploadProxyNodePort = 31001
+    public static let nodePortRange = 30000...32767
 
     public var servers: [Node] { nodes.filter { $0.role == .server } }
     public var agents: [Node] { nodes.filter { $0.role == .agent } }

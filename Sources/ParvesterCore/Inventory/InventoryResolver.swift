@@ -50,6 +50,10 @@ struct InventoryResolver {
         if let url = spec.components?.cdi?.uploadProxyURL {
             check(YAMLPath([.key("components"), .key("cdi"), .key("uploadProxyURL")]), VersionStrings.urlProblem(url))
         }
+        if let port = spec.components?.cdi?.uploadProxyNodePort, !Inventory.nodePortRange.contains(port) {
+            check(YAMLPath([.key("components"), .key("cdi"), .key("uploadProxyNodePort")]),
+                  "\(port) is not a NodePort: Kubernetes takes \(Inventory.nodePortRange.lowerBound)-\(Inventory.nodePortRange.upperBound) by default")
+        }
         let bridge = Bridge(name: spec.bridge?.name ?? Bridge.defaultName, allowSSHInterface: spec.bridge?.allowSSHInterface ?? false)
         check(YAMLPath([.key("bridge"), .key("name")]), NetworkNames.interfaceNameProblem(bridge.name))
         if let uplink = spec.bridge?.uplink { checkUplink(uplink, bridge: bridge.name, path: YAMLPath([.key("bridge"), .key("uplink")])) }
@@ -69,7 +73,8 @@ struct InventoryResolver {
             networks: networks, images: images, vms: vms,
             templatesDirectory: spec.templates.map { LocalPath.resolve($0, relativeTo: baseDirectory) },
             concurrency: spec.ssh?.concurrency ?? Inventory.defaultConcurrency, componentsMirror: spec.components?.mirror,
-            warnings: warnings, uploadProxyURL: spec.components?.cdi?.uploadProxyURL)
+            warnings: warnings, uploadProxyURL: spec.components?.cdi?.uploadProxyURL,
+            uploadProxyNodePort: spec.components?.cdi?.uploadProxyNodePort ?? Inventory.defaultUploadProxyNodePort)
     }
 
     // MARK: - cluster

@@ -128,7 +128,8 @@ struct CDISpec: Decodable {
     var manifests: [String]?
     var sha256: [String: String]?
     var uploadProxyURL: String?
-    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests, sha256, uploadProxyURL }
+    var uploadProxyNodePort: Int?
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, version, manifests, sha256, uploadProxyURL, uploadProxyNodePort }
 
     var component: ComponentSpec { ComponentSpec(enabled: enabled, version: version, manifests: manifests, sha256: sha256) }
 }

@@ -3,7 +3,8 @@ import Kube
 
 /// The inventory's images as CDI DataVolumes: applied by server-side apply, then filled. `http` and
 /// `blank` sources are CDI's own work, waited for; a local `file` is uploaded through CDI's upload proxy
-/// unless the DataVolume already succeeded (a re-run uploads nothing).
+/// unless the DataVolume already succeeded (a re-run uploads nothing). When CDI offers no URL for its
+/// upload proxy and the inventory gives none, the proxy is exposed on a NodePort first.
 struct ImagesPhase: Phase {
     let id = "images"
     let title = "Images (DataVolumes; uploads through CDI's upload proxy)"
@@ -20,6 +21,11 @@ struct ImagesPhase: Phase {
             }
             var changes = try await context.applyRendered(objects)
             let uploader = DataVolumeUploader(client: kube, proxyURL: context.inventory.uploadProxyURL, timeout: context.options.waitTimeout)
+            let uploads = images.contains { if case .file = $0.source { true } else { false } }
+            if uploads, context.inventory.uploadProxyURL == nil, try await uploader.reportedURL() == nil {
+                let service = try KubeObject.from(try renderer.uploadProxyService(), source: "upload proxy NodePort")[0]
+                changes += try await context.applyRendered([service])
+            }
             for image in images {
                 guard case .file(let path) = image.source else { continue }
                 if try await uploader.phase(namespace: image.namespace, name: image.name).phase == "Succeeded" { continue }

@@ -16,6 +16,12 @@ public struct ClusterObjectRenderer: Sendable {
                                   context: .mapping([("network", TemplateContext.network(network))]))
     }
 
+    /// The NodePort Service that exposes CDI's upload proxy when nothing else does.
+    public func uploadProxyService() throws -> YAMLNode {
+        try TemplateEngine.render(store.template(named: "cdi-uploadproxy-nodeport.yaml"),
+                                  context: .mapping([("cdi", .mapping([("uploadProxyNodePort", .int(inventory.uploadProxyNodePort))]))]))
+    }
+
     /// A DataVolume from the built-in template, for an image that is in no inventory (`image upload`).
     public static func dataVolumeAlone(_ image: Image) throws -> YAMLNode {
         try TemplateEngine.render(TemplateStore().template(named: "datavolume.yaml"), context: .mapping([("image", TemplateContext.image(image))]))

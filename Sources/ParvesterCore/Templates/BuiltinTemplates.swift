@@ -22,6 +22,28 @@ enum BuiltinTemplates {
         Install:
           WantedBy: multi-user.target
         """####,
+        "cdi-uploadproxy-nodeport.yaml": ####"""
+        # CDI's upload proxy on a NodePort of every node. `up` applies it only when the inventory has
+        # images to upload and CDI reports no URL of its own (no Ingress, no uploadProxyURLOverride) and
+        # components.cdi.uploadProxyURL is unset. Parvester then connects to the cluster address on this
+        # port and verifies the proxy's certificate (signed by CDI, for cdi-uploadproxy.cdi.svc) by name.
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: cdi-uploadproxy-nodeport
+          namespace: cdi
+          labels:
+            app.kubernetes.io/managed-by: parvester
+        spec:
+          type: NodePort
+          selector:
+            cdi.kubevirt.io: cdi-uploadproxy
+          ports:
+            - name: upload
+              port: 443
+              targetPort: 8443
+              nodePort: ${cdi.uploadProxyNodePort}
+        """####,
         "datavolume.yaml": ####"""
         # A VM disk image as a CDI DataVolume (the memo's "fedora" volume). The source is one of
         # {http: {url}}, {upload: {}} or {blank: {}}.

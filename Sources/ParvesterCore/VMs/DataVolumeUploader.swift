@@ -19,23 +19,68 @@ public struct DataVolumeUploader: Sendable {
         self.timeout = timeout
     }
 
-    /// The proxy's URL and the CA to verify it with. Without one given, CDIConfig's
-    /// `status.uploadProxyURL` (CDI sets it from `spec.uploadProxyURLOverride` or an Ingress), as virtctl
-    /// finds it. The CA is CDI's upload proxy signer, published in a ConfigMap; absent, the system's CAs.
-    public func proxy() async throws -> (url: String, certificateAuthority: Data?) {
+    /// CDI's namespace and its upload proxy's Service, whose certificate names `cdi-uploadproxy.cdi.svc`.
+    public static let proxyService = (namespace: "cdi", name: "cdi-uploadproxy", selector: "cdi.kubevirt.io", port: 8443)
+    public static var proxyServiceHost: String { "\(proxyService.name).\(proxyService.namespace).svc" }
+
+    /// The upload proxy, as `proxy()` finds it, or an error that says how to expose it.
+    public func proxy() async throws -> CDIUploadClient {
+        guard let found = try await locate() else {
+            throw ImageError("CDI reports no upload proxy URL (CDIConfig config, status.uploadProxyURL) and no NodePort Service leads to cdi-uploadproxy: the upload proxy is not reachable from outside the cluster. Run `parvester up` with the image in the inventory (it adds a NodePort, components.cdi.uploadProxyNodePort), expose it yourself (an Ingress, or a NodePort Service in namespace cdi selecting cdi.kubevirt.io=cdi-uploadproxy), or pass its URL (components.cdi.uploadProxyURL, --upload-proxy-url)")
+        }
+        return found
+    }
+
+    /// Where this machine reaches the upload proxy, in order: the URL given; CDIConfig's
+    /// `status.uploadProxyURL`, which CDI sets from `spec.uploadProxyURLOverride` or an Ingress (virtctl
+    /// looks there too); a NodePort Service selecting the proxy, reached at the API server's host with the
+    /// certificate checked for the service's name. The CA is CDI's upload proxy signer, published in a
+    /// ConfigMap; absent, the system's CAs. Nil when nothing leads to the proxy.
+    public func locate() async throws -> CDIUploadClient? {
         var url = proxyURL
+        if url == nil { url = try await reportedURL() }
+        var connectTo: (host: String, port: Int)?
         if url == nil {
-            let config = try await client.send("GET", "/apis/cdi.kubevirt.io/v1beta1/cdiconfigs/config")
-            if config.status == 200 { url = (config.json?["status"] as? [String: Any])?["uploadProxyURL"] as? String }
-            guard let found = url, !found.isEmpty else {
-                throw ImageError("CDI reports no upload proxy URL (CDIConfig config, status.uploadProxyURL): the cdi-uploadproxy service is not reachable from outside the cluster. Expose it (an Ingress, or a NodePort Service for cdi-uploadproxy) and set components.cdi.uploadProxyURL, or CDIConfig's spec.uploadProxyURLOverride")
-            }
+            guard let nodePort = try await proxyNodePort(), let host = URLComponents(string: client.credentials.server)?.host else { return nil }
+            url = "https://\(Self.proxyServiceHost):\(nodePort)"
+            connectTo = (host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), nodePort)
         }
         let bundle = try await client.send("GET", "/api/v1/namespaces/\(Self.signerBundle.namespace)/configmaps/\(Self.signerBundle.name)")
         let ca = bundle.status == 200 ? ((bundle.json?["data"] as? [String: Any])?[Self.signerBundle.key] as? String).map { Data($0.utf8) } : nil
         let full = url!.contains("://") ? url! : "https://" + url!
-        return (full, ca)
+        return CDIUploadClient(proxyURL: full, certificateAuthority: ca, connectTo: connectTo)
     }
+
+    /// CDIConfig's `status.uploadProxyURL`: what CDI itself says its upload proxy is reached at.
+    public func reportedURL() async throws -> String? {
+        let config = try await client.send("GET", "/apis/cdi.kubevirt.io/v1beta1/cdiconfigs/config")
+        guard config.status == 200, let url = (config.json?["status"] as? [String: Any])?["uploadProxyURL"] as? String else { return nil }
+        return url.isEmpty ? nil : url
+    }
+
+    /// The node port of a NodePort (or LoadBalancer) Service in CDI's namespace that leads to the upload
+    /// proxy: Parvester's own first, else any other.
+    private func proxyNodePort() async throws -> Int? {
+        let response = try await client.send("GET", "/api/v1/namespaces/\(Self.proxyService.namespace)/services")
+        guard response.status == 200 else { return nil }
+        let services = (response.json?["items"] as? [[String: Any]] ?? []).sorted { a, b in
+            let name = { (s: [String: Any]) in (s["metadata"] as? [String: Any])?["name"] as? String ?? "" }
+            return (name(a) == Self.nodePortServiceName ? "" : name(a)) < (name(b) == Self.nodePortServiceName ? "" : name(b))
+        }
+        for service in services {
+            let spec = service["spec"] as? [String: Any] ?? [:]
+            guard ["NodePort", "LoadBalancer"].contains(spec["type"] as? String ?? ""),
+                  (spec["selector"] as? [String: Any])?[Self.proxyService.selector] as? String == Self.proxyService.name else { continue }
+            for port in spec["ports"] as? [[String: Any]] ?? [] {
+                let target = (port["targetPort"] as? Int) ?? (port["port"] as? Int)
+                if target == Self.proxyService.port, let nodePort = port["nodePort"] as? Int { return nodePort }
+            }
+        }
+        return nil
+    }
+
+    /// The Service `up` adds (templates/cdi-uploadproxy-nodeport.yaml).
+    public static let nodePortServiceName = "cdi-uploadproxy-nodeport"
 
     /// The DataVolume's phase (`UploadReady`, `Succeeded`, ...) and its status as shown to people.
     public func phase(namespace: String, name: String) async throws -> (phase: String?, shown: String) {
@@ -76,8 +121,7 @@ public struct DataVolumeUploader: Sendable {
     /// Everything before the transfer: the DataVolume ready for it, the proxy found, a token issued.
     public func prepare(namespace: String, name: String) async throws -> (client: CDIUploadClient, token: String) {
         _ = try await wait(namespace: namespace, name: name, for: ["UploadReady"])
-        let (url, ca) = try await proxy()
-        return (CDIUploadClient(proxyURL: url, certificateAuthority: ca), try await uploadToken(namespace: namespace, name: name))
+        return (try await proxy(), try await uploadToken(namespace: namespace, name: name))
     }
 
     private func uploadToken(namespace: String, name: String) async throws -> String {

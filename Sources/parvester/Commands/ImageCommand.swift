@@ -21,7 +21,9 @@ struct ImageUploadCommand: AsyncParsableCommand {
             Creates the DataVolume NAME (source: upload) unless it exists, waits until CDI is ready for the \
             upload, streams --file to the upload proxy with a token from CDI, and waits until the DataVolume \
             has Succeeded. A DataVolume that already Succeeded is left alone. The proxy is --upload-proxy-url, \
-            else the inventory's components.cdi.uploadProxyURL, else CDIConfig's status.uploadProxyURL.
+            else the inventory's components.cdi.uploadProxyURL, else CDIConfig's status.uploadProxyURL (an \
+            Ingress or CDI's uploadProxyURLOverride), else a NodePort Service in namespace cdi that selects the \
+            proxy (`up` adds one for the inventory's images), reached at the API server's address.
             """)
 
     @Argument(help: "The DataVolume (and PVC) name.")
@@ -68,6 +70,8 @@ struct ImageUploadCommand: AsyncParsableCommand {
             report(terminal, outcome: "unchanged", detail: "DataVolume \(namespace)/\(name) already Succeeded; nothing uploaded", started: started)
             return
         }
+        // Where the proxy is, before anything is created: no way to reach it touches nothing.
+        _ = try await uploader.proxy()
         if phase == nil {
             guard let size else { throw ValidationError("DataVolume \(namespace)/\(name) does not exist: give --size to create it") }
             if let p = KubernetesNames.quantityProblem(size, what: "size") { throw ValidationError(p) }
