@@ -58,6 +58,12 @@ struct ImagesAndVMsTests {
         #expect(!first.stdout.contains("s3cret-vm-password") && !first.stderr.contains("s3cret-vm-password"))
 
         let probe = try Self.probe(cluster, "lab27")
+        // CDI offered no URL (no Ingress, no override), so up exposed the proxy on the default NodePort
+        // and uploaded through it.
+        #expect(try probe.request("GET", "/apis/cdi.kubevirt.io/v1beta1/cdiconfigs/config").value(["status", "uploadProxyURL"]) == nil)
+        let service = try probe.request("GET", "/api/v1/namespaces/cdi/services/cdi-uploadproxy-nodeport")
+        #expect(service.string("spec", "type") == "NodePort")
+        #expect((service.value(["spec", "ports"]) as? [[String: Any]])?.first?["nodePort"] as? Int == 31001, "\(service.body)")
         // What arrived at the upload proxy is the file, byte for byte.
         let claim = try probe.request("GET", "/api/v1/namespaces/default/persistentvolumeclaims/uploaded")
         #expect(claim.string("metadata", "annotations", "lab.parvester.test/uploaded-sha256") == image.sha256)
@@ -112,8 +118,24 @@ struct ImagesAndVMsTests {
         let image = try Self.randomImage(cluster.directory, "disk.img", mib: 50)
         let probe = try Self.probe(cluster, "lab28")
 
-        // A token the proxy does not know.
+        // This cluster has no way to the proxy yet (no image in its inventory, so no NodePort; no
+        // Ingress, no override): the upload stops before creating anything, saying how to expose it.
+        let unreachable = try await Self.parvester(["image", "upload", "disk", "--file", image.path, "--size", "1Gi"], cluster)
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("not reachable from outside the cluster")
+                && unreachable.stderr.contains("uploadProxyNodePort"), "\(unreachable.stderr)")
+        #expect(try probe.request("GET", "/apis/cdi.kubevirt.io/v1beta1/namespaces/default/datavolumes/disk").status == 404)
+
+        // CDI's own override: CDIConfig then reports the URL, and uploads go there.
         let state = try Lab.require()
+        let override = try probe.request("PATCH", "/apis/cdi.kubevirt.io/v1beta1/cdiconfigs/config",
+                                         body: "{\"spec\":{\"uploadProxyURLOverride\":\"\(state.upload_proxy_url)\"}}",
+                                         contentType: "application/merge-patch+json")
+        #expect(override.status == 200, "\(override.body)")
+        try await probe.wait(for: "CDIConfig reporting the override", "/apis/cdi.kubevirt.io/v1beta1/cdiconfigs/config") {
+            $0.string("status", "uploadProxyURL") == state.upload_proxy_url
+        }
+
+        // A token the proxy does not know.
         let uploader = CDIUploadClient(proxyURL: state.upload_proxy_url,
                                        certificateAuthority: FileManager.default.contents(atPath: state.upload_proxy_ca))
         let forged = await #expect(throws: KubeError.self) { try await uploader.upload(file: image.path, token: "forged-token") }

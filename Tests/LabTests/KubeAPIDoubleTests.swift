@@ -207,6 +207,30 @@ struct KubeAPIDoubleTests {
         try Lab.kubeFault("lab22", ["clear"])
     }
 
+    @Test func nodePortsAreAllocatedAndCheckedAsTheAPIServerDoes() async throws {
+        let probe = try await SharedLabCluster.shared.probe()
+        func service(_ name: String, nodePort: Int?) throws -> KubeProbe.Answer {
+            try probe.apply("/api/v1/namespaces/default/services/\(name)", """
+                apiVersion: v1
+                kind: Service
+                metadata: {name: \(name), namespace: default}
+                spec:
+                  type: NodePort
+                  selector: {app: \(name)}
+                  ports: [{port: 443, targetPort: 8443\(nodePort.map { ", nodePort: \($0)" } ?? "")}]
+                """)
+        }
+        let allocated = try service("np-auto", nodePort: nil)
+        let port = (allocated.value(["spec", "ports"]) as? [[String: Any]])?.first?["nodePort"] as? Int
+        #expect(allocated.status == 201 && port.map { (30000...32767).contains($0) } == true, "\(allocated.body)")
+        #expect((try service("np-auto", nodePort: nil).value(["spec", "ports"]) as? [[String: Any]])?.first?["nodePort"] as? Int == port,
+                "a re-apply keeps the allocated port")
+        let outside = try service("np-low", nodePort: 8443)
+        #expect(outside.status == 422 && outside.string("message")?.contains("provided port is not in the valid range") == true, "\(outside.body)")
+        let clash = try service("np-clash", nodePort: port)
+        #expect(clash.status == 422 && clash.string("message")?.contains("provided port is already allocated") == true, "\(clash.body)")
+    }
+
     /// Every node's RKE2 double forwards to one socket. A burst of connections must queue there, as
     /// they would at a real API server, not be refused (which the doubles turned into 503s).
     @Test func aBurstOfConnectionsIsQueuedNotRefused() throws {

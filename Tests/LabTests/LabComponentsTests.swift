@@ -71,6 +71,20 @@ struct LabComponentsTests {
         _ = try await applyAll(probe, Self.cdi + "cdi-operator.yaml")
         _ = try await applyAll(probe, Self.cdi + "cdi-cr.yaml")
         try await probe.wait(for: "CDI Available", "/apis/cdi.kubevirt.io/v1beta1/cdis/cdi") { KubeProbe.hasCondition($0, "Available") }
+        // As CDI does: CDIConfig has an upload proxy URL only once an Ingress routes to the proxy (or an override is set).
+        let config = "/apis/cdi.kubevirt.io/v1beta1/cdiconfigs/config"
+        try await probe.wait(for: "CDIConfig config", config) { $0.status == 200 }
+        #expect(try probe.request("GET", config).value(["status", "uploadProxyURL"]) == nil)
+        #expect(try probe.apply("/apis/networking.k8s.io/v1/namespaces/cdi/ingresses/cdi-uploadproxy", """
+            apiVersion: networking.k8s.io/v1
+            kind: Ingress
+            metadata: {name: cdi-uploadproxy, namespace: cdi}
+            spec:
+              rules:
+                - host: cdi-upload.lab.test
+                  http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: cdi-uploadproxy, port: {number: 443}}}}]}
+            """).status == 201)
+        try await probe.wait(for: "CDIConfig showing the Ingress's host", config) { $0.string("status", "uploadProxyURL") == "cdi-upload.lab.test" }
         _ = try await applyAll(probe, Self.multus)
         try await probe.wait(for: "multus ready", "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-multus-ds") {
             $0.value(["status", "numberAvailable"]) as? Int == 1

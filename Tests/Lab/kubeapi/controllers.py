@@ -267,11 +267,27 @@ class Controllers:
         if config_resource is not None:
             self.ensure(cluster, "cdi.kubevirt.io", "v1beta1", "cdiconfigs", {"metadata": {"name": "config"}, "spec": {}})
             config = cluster.objects[config_resource.key][("", "config")]
-            status = {"uploadProxyURL": uploadproxy.URL["value"]} if uploadproxy.URL["value"] else {}
-            if (config.get("spec") or {}).get("uploadProxyURLOverride"):
-                status["uploadProxyURL"] = config["spec"]["uploadProxyURLOverride"]
-            cluster.set_status(config_resource, config, status)
+            url = (config.get("spec") or {}).get("uploadProxyURLOverride") or self.upload_proxy_ingress_host(cluster, namespace)
+            cluster.set_status(config_resource, config, {"uploadProxyURL": url} if url else {})
         return self.ensure_components(cluster, namespace, ["cdi-apiserver", "cdi-deployment", "cdi-uploadproxy"], [])
+
+    def upload_proxy_ingress_host(self, cluster, namespace):
+        """CDI's getURLFromIngress: the host of a rule routing to the cdi-uploadproxy service."""
+        _, ingresses = self.each(cluster, "networking.k8s.io", "ingresses")
+        for ingress in ingresses:
+            if ingress["metadata"].get("namespace") != namespace:
+                continue
+            spec = ingress.get("spec") or {}
+            default = ((spec.get("defaultBackend") or {}).get("service") or {}).get("name")
+            if default:
+                if default == "cdi-uploadproxy" and spec.get("rules"):
+                    return spec["rules"][0].get("host")
+                continue
+            for rule in spec.get("rules") or []:
+                for path in (rule.get("http") or {}).get("paths") or []:
+                    if ((path.get("backend") or {}).get("service") or {}).get("name") == "cdi-uploadproxy" and rule.get("host"):
+                        return rule["host"]
+        return None
 
     # -------------------------------------------------------------------------------- DataVolumes
 

@@ -62,6 +62,7 @@ BUILTIN = [
     _r("apps", "v1", "statefulsets", "StatefulSet", True, ["sts"]),
     _r("apps", "v1", "replicasets", "ReplicaSet", True, ["rs"]),
     _r("batch", "v1", "jobs", "Job", True),
+    _r("networking.k8s.io", "v1", "ingresses", "Ingress", True, ["ing"]),
     _r("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"]),
     _r("rbac.authorization.k8s.io", "v1", "roles", "Role", True, status=False),
     _r("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, status=False),

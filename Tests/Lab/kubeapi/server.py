@@ -313,7 +313,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  "containerRuntimeVersion": "containerd://1.7.17-k3s1"},
                     "conditions": []}
                 state.put_system(nodes, node, manager="rke2")
-        return self.reply(200, {"registered": name})
+        return self.reply(200, {"registered": name, "nodePorts": node_ports(state)})
+
+
+def node_ports(state):
+    """What kube-proxy would program on every node: NodePort -> endpoint. The lab runs no pods; the
+    one workload with a real endpoint is CDI's upload proxy (served on the host), once it is deployed."""
+    services = state.registry.find("", "v1", "services")
+    deployments = state.registry.find("apps", "v1", "deployments")
+    with state.lock:
+        proxies = {ns for (ns, name), d in state.bucket(deployments).items() if name == "cdi-uploadproxy"
+                   and (d.get("status") or {}).get("availableReplicas")}
+        ports = []
+        for (ns, _), svc in state.bucket(services).items():
+            spec = svc.get("spec") or {}
+            if ns in proxies and (spec.get("selector") or {}).get("cdi.kubevirt.io") == "cdi-uploadproxy" and uploadproxy.URL["value"]:
+                ports += [{"nodePort": p["nodePort"], "target": uploadproxy.URL["value"].split("://", 1)[1]}
+                          for p in spec.get("ports") or [] if p.get("nodePort") and p.get("targetPort", p.get("port")) == 8443]
+        return ports
 
 
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

@@ -133,6 +133,11 @@ class Cluster:
             if not spec.get("clusterIP"):
                 previous = (existing or {}).get("spec", {}).get("clusterIP")
                 spec["clusterIP"] = previous or f"10.43.{(self.revision // 250) % 250}.{self.revision % 250 + 2}"
+            if spec["type"] in ("NodePort", "LoadBalancer"):
+                before = {p.get("port"): p.get("nodePort") for p in ((existing or {}).get("spec") or {}).get("ports") or []}
+                for port in spec.get("ports") or []:
+                    if not port.get("nodePort"):
+                        port["nodePort"] = before.get(port.get("port")) or self.free_node_port(obj)
         elif resource.kind in ("Deployment", "StatefulSet"):
             obj.setdefault("spec", {}).setdefault("replicas", 1)
 
@@ -202,9 +207,31 @@ class Cluster:
             meta.pop("namespace", None)
         self.validate_kind(resource, obj)
 
+    NODE_PORTS = range(30000, 32768)  # the API server's default --service-node-port-range
+
+    def node_ports_in_use(self, other_than):
+        services = self.bucket(self.builtin("", "v1", "services"))
+        meta = other_than["metadata"]
+        return {p.get("nodePort") for (ns, name), svc in services.items() if (ns, name) != (meta.get("namespace", ""), meta.get("name"))
+                for p in (svc.get("spec") or {}).get("ports") or [] if p.get("nodePort")}
+
+    def free_node_port(self, obj):
+        used = self.node_ports_in_use(obj)
+        return next(p for p in self.NODE_PORTS if p not in used)
+
     def validate_kind(self, resource, obj):
         """The kind-specific validation a real API server does and a manifest can get wrong."""
         name = obj["metadata"].get("name", "")
+        if resource.kind == "Service":
+            used = self.node_ports_in_use(obj)
+            for index, port in enumerate((obj.get("spec") or {}).get("ports") or []):
+                node_port = port.get("nodePort")
+                if node_port and node_port not in self.NODE_PORTS:
+                    raise invalid(resource, name, f"spec.ports[{index}].nodePort", "FieldValueInvalid",
+                                  f"Invalid value: {node_port}: provided port is not in the valid range. The range of valid ports is 30000-32767")
+                if node_port and node_port in used:
+                    raise invalid(resource, name, f"spec.ports[{index}].nodePort", "FieldValueInvalid",
+                                  f"Invalid value: {node_port}: provided port is already allocated")
         if resource.kind in ("Deployment", "DaemonSet", "StatefulSet"):
             spec = obj.get("spec") or {}
             selector = (spec.get("selector") or {}).get("matchLabels")
