@@ -8,7 +8,8 @@
   it is read in chunks and hashed, never held whole. A complete body makes the DataVolume Succeeded and
   records size and sha256 on its PVC (annotations lab.parvester.test/uploaded-*), so tests can check
   what arrived. A wrong or expired token is 401; a DataVolume not yet UploadReady is 503.
-- `PUT /lab/sink` on the same server reads and discards a body: the benchmark's plain-PUT baseline.
+- `PUT /lab/sink` on the same server reads and hashes a body as an upload does, then discards it:
+  the benchmark's plain-PUT baseline.
 """
 import hashlib
 import http.server
@@ -101,9 +102,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self):
         if self.path == "/lab/sink":
-            total = [0]
-            self.consume(lambda chunk: total.__setitem__(0, total[0] + len(chunk)))
-            return self.reply(200, f"{total[0]} bytes")
+            # The server's work of an upload (read and hash every chunk), so that a comparison with an
+            # upload measures the clients, not what the server does with the bytes.
+            digest, total = hashlib.sha256(), [0]
+            self.consume(lambda chunk: (digest.update(chunk), total.__setitem__(0, total[0] + len(chunk))))
+            return self.reply(200, f"{total[0]} bytes, sha256 {digest.hexdigest()}")
         self.do_POST()
 
     def do_POST(self):
