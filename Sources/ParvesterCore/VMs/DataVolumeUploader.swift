@@ -63,10 +63,11 @@ public struct DataVolumeUploader: Sendable {
     private func proxyNodePort() async throws -> Int? {
         let response = try await client.send("GET", "/api/v1/namespaces/\(Self.proxyService.namespace)/services")
         guard response.status == 200 else { return nil }
-        let services = (response.json?["items"] as? [[String: Any]] ?? []).sorted { a, b in
-            let name = { (s: [String: Any]) in (s["metadata"] as? [String: Any])?["name"] as? String ?? "" }
-            return (name(a) == Self.nodePortServiceName ? "" : name(a)) < (name(b) == Self.nodePortServiceName ? "" : name(b))
+        let items = response.json?["items"] as? [[String: Any]] ?? []
+        let isParvesters = { (service: [String: Any]) in
+            (service["metadata"] as? [String: Any])?["name"] as? String == Self.nodePortServiceName
         }
+        let services = items.filter(isParvesters) + items.filter { !isParvesters($0) }
         for service in services {
             let spec = service["spec"] as? [String: Any] ?? [:]
             guard ["NodePort", "LoadBalancer"].contains(spec["type"] as? String ?? ""),
