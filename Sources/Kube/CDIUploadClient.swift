@@ -53,8 +53,7 @@ public struct CDIUploadClient: Sendable {
                         continuation.resume(with: Result { try perform(file: file, token: token, progress: progress) })
                     }
                 }
-            } catch let refused as ConnectionRefused where attempt < connectAttempts {
-                _ = refused
+            } catch is ConnectionRefused where attempt < connectAttempts {
                 attempt += 1
                 try await Task.sleep(for: .seconds(1))
             } catch let refused as ConnectionRefused {

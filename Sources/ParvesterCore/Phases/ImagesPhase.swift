@@ -26,12 +26,14 @@ struct ImagesPhase: Phase {
                 let service = try KubeObject.from(try renderer.uploadProxyService(), source: "upload proxy NodePort")[0]
                 changes += try await context.applyRendered([service])
             }
+            var proxy: CDIUploadClient?  // found once, for every upload
             for image in images {
                 guard case .file(let path) = image.source else { continue }
                 if try await uploader.phase(namespace: image.namespace, name: image.name).phase == "Succeeded" { continue }
-                context.report.command(target: "cluster", "upload \(path) to DataVolume \(image.namespace)/\(image.name)")
+                if proxy == nil { proxy = try await uploader.proxy() }
+                context.report.command(target: "cluster", "upload \(path) to DataVolume \(image.namespace)/\(image.name) through \(proxy!.shown)")
                 let report = context.report
-                try await uploader.upload(namespace: image.namespace, name: image.name, file: path) { sent, total in
+                try await uploader.upload(namespace: image.namespace, name: image.name, file: path, through: proxy) { sent, total in
                     report.transfer(target: "cluster", file: image.name, sent: sent, total: total)
                 }
                 changes.append("\(image.name) uploaded")

@@ -112,17 +112,21 @@ public struct DataVolumeUploader: Sendable {
     }
 
     /// Uploads `file` into the upload DataVolume `namespace/name`, which must exist already.
-    public func upload(namespace: String, name: String, file: String, progress: CDIUploadClient.Progress? = nil) async throws {
+    /// `proxy`: the upload proxy found already (by `proxy()`); nil finds it.
+    public func upload(namespace: String, name: String, file: String, through proxy: CDIUploadClient? = nil,
+                       progress: CDIUploadClient.Progress? = nil) async throws {
         guard FileManager.default.isReadableFile(atPath: file) else { throw ImageError("cannot read \(file)") }
-        let (client, token) = try await prepare(namespace: namespace, name: name)
+        let (client, token) = try await prepare(namespace: namespace, name: name, through: proxy)
         try await client.upload(file: file, token: token, progress: progress)
         _ = try await wait(namespace: namespace, name: name, for: ["Succeeded"])
     }
 
     /// Everything before the transfer: the DataVolume ready for it, the proxy found, a token issued.
-    public func prepare(namespace: String, name: String) async throws -> (client: CDIUploadClient, token: String) {
+    public func prepare(namespace: String, name: String, through proxy: CDIUploadClient? = nil) async throws -> (client: CDIUploadClient, token: String) {
         _ = try await wait(namespace: namespace, name: name, for: ["UploadReady"])
-        return (try await proxy(), try await uploadToken(namespace: namespace, name: name))
+        let found: CDIUploadClient
+        if let proxy { found = proxy } else { found = try await self.proxy() }
+        return (found, try await uploadToken(namespace: namespace, name: name))
     }
 
     private func uploadToken(namespace: String, name: String) async throws -> String {

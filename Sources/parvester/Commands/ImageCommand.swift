@@ -71,7 +71,7 @@ struct ImageUploadCommand: AsyncParsableCommand {
             return
         }
         // Where the proxy is, before anything is created: no way to reach it touches nothing.
-        _ = try await uploader.proxy()
+        let proxy = try await uploader.proxy()
         if phase == nil {
             guard let size else { throw ValidationError("DataVolume \(namespace)/\(name) does not exist: give --size to create it") }
             if let p = KubernetesNames.quantityProblem(size, what: "size") { throw ValidationError(p) }
@@ -82,7 +82,7 @@ struct ImageUploadCommand: AsyncParsableCommand {
             if let failed = results.first(where: { $0.outcome == .failed }) { throw ImageError("\(failed.object): \(failed.error ?? "failed")") }
         }
         let printer = outputOptions.output == .text ? RunPrinter(terminal: terminal, verbose: false, names: [name]) : nil
-        try await uploader.upload(namespace: namespace, name: name, file: file) { sent, total in
+        try await uploader.upload(namespace: namespace, name: name, file: file, through: proxy) { sent, total in
             printer?.transfer(target: name, file: (file as NSString).lastPathComponent, sent: sent, total: total)
         }
         let bytes = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
