@@ -55,14 +55,15 @@ public struct KubeObject: Sendable {
                                   source: source, node: node))
     }
 
-    /// The object as JSON, with `namespace` set when given (a namespaced object without one).
+    /// The object as JSON, with `namespace` set when given (a namespaced object without one). Plain
+    /// scalars resolve as Kubernetes resolves them (YAML 1.1: `0644` is 420), not as YAML 1.2 would.
     public func json(namespace: String? = nil) -> Data {
-        guard let namespace, self.namespace == nil else { return Data(JSONText.encode(node).utf8) }
+        guard let namespace, self.namespace == nil else { return Data(JSONText.encode(node, rules: .kubernetes).utf8) }
         let pairs = (node.mapping ?? []).map { pair -> (String, YAMLNode) in
             let key = pair.key.scalar?.value ?? ""
             guard key == "metadata", let meta = pair.value.mapping else { return (key, pair.value) }
             return (key, .mapping(meta.map { ($0.key.scalar?.value ?? "", $0.value) } + [("namespace", .string(namespace))]))
         }
-        return Data(JSONText.encode(.mapping(pairs)).utf8)
+        return Data(JSONText.encode(.mapping(pairs), rules: .kubernetes).utf8)
     }
 }
