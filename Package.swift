@@ -49,6 +49,8 @@ let package = Package(
         .testTarget(
             name: "ParvesterCoreTests", dependencies: ["ParvesterCore", "YAML"],
             exclude: ["Fixtures"]),
+        // Parvester's Kubernetes client against the lab's API double run on its own (no lab, no root).
+        .testTarget(name: "KubeTests", dependencies: ["Kube", "YAML", "TestSupport"]),
         .testTarget(name: "NativeLibraryTests", dependencies: ["SSH", "Kube", "CCurl", "CCurlShim", "CLibSSH2"]),
         .testTarget(name: "CLITests", dependencies: ["parvester", "TestSupport"]),
         // Needs the local lab (make lab-up; `make test` brings it up and down).

@@ -19,24 +19,59 @@ public struct KubeResource: Sendable, Equatable {
 
 /// The API's group/version/kind → resource map: aggregated discovery where the server offers it (one
 /// request), else `/api/v1`, `/apis` and each `/apis/GROUP/VERSION`. Cached; a kind not found refreshes
-/// it once (a CRD may just have been added).
+/// it once (a CRD may just have been added). Parallel callers share one load in flight: eight apply
+/// workers that all miss the cache fetch discovery once, not eight times.
 public actor KubeDiscovery {
     private let client: KubeHTTPClient
     private var resources: [String: KubeResource]?  // "group/version/Kind"
+    /// Counts finished loads, so a caller that missed a kind reloads only if nobody did since.
+    private var generation = 0
+    private var inFlight: (id: Int, task: Task<[String: KubeResource], Error>)?
+    private var nextLoadID = 0
     public private(set) var usedAggregated = false
 
     public init(client: KubeHTTPClient) { self.client = client }
 
     public func resource(apiVersion: String, kind: String) async throws -> KubeResource {
         let key = "\(apiVersion.contains("/") ? apiVersion : "/" + apiVersion)/\(kind)"
-        if resources == nil { resources = try await load() }
-        if let found = resources?[key] { return found }
-        resources = try await load()
-        if let found = resources?[key] { return found }
+        let seen = generation
+        if let found = try await current()[key] { return found }
+        if let found = try await reload(unlessNewerThan: seen)[key] { return found }
         throw KubeError(.api, "the server has no kind \(kind) in \(apiVersion) (is its CRD applied and Established?)", status: 404, reason: "NotFound")
     }
 
-    public func invalidate() { resources = nil }
+    /// Forgets the map (CRDs were just Established); a load already in flight is not waited for.
+    public func invalidate() {
+        resources = nil
+        inFlight = nil
+    }
+
+    private func current() async throws -> [String: KubeResource] {
+        if let resources { return resources }
+        return try await reload(unlessNewerThan: generation)
+    }
+
+    /// One shared load: joins the one in flight, or starts one unless a load finished after `seen`.
+    private func reload(unlessNewerThan seen: Int) async throws -> [String: KubeResource] {
+        if generation > seen, let resources { return resources }
+        if let inFlight { return try await inFlight.task.value }
+        nextLoadID += 1
+        let id = nextLoadID
+        let task = Task { try await self.load() }
+        inFlight = (id, task)
+        do {
+            let map = try await task.value
+            if inFlight?.id == id {  // not invalidated meanwhile
+                resources = map
+                generation += 1
+                inFlight = nil
+            }
+            return map
+        } catch {
+            if inFlight?.id == id { inFlight = nil }
+            throw error
+        }
+    }
 
     private func load() async throws -> [String: KubeResource] {
         var map: [String: KubeResource] = [:]

@@ -22,21 +22,40 @@ public struct KubeError: Error, CustomStringConvertible, Sendable {
     /// The `reason` of the API's Status body (NotFound, Conflict, ...).
     public var reason: String?
 
-    public init(_ kind: Kind, _ message: String, status: Int? = nil, reason: String? = nil) {
+    /// A transport failure before any byte of the request left (connection refused, no such host).
+    public var nothingSent = false
+
+    public init(_ kind: Kind, _ message: String, status: Int? = nil, reason: String? = nil, nothingSent: Bool = false) {
         self.kind = kind
         self.message = message
         self.status = status
         self.reason = reason
+        self.nothingSent = nothingSent
     }
 
     public var description: String { message }
 
-    /// An error answer of the API, with its Status message (`deployments.apps "x" is invalid: ...`).
+    /// An error answer of the API, with its Status message (`deployments.apps "x" is invalid: ...`). A
+    /// path the server does not serve at all (plain-text `404 page not found`, or a 503 from an
+    /// aggregated API with no backend) is named as the API that is missing; an HTML page (a proxy or a
+    /// web server where the API was expected) is described, not dumped.
     public static func status(_ response: KubeResponse, doing what: String) -> KubeError {
         let json = response.json
-        let message = json?["message"] as? String ?? String(decoding: response.body.prefix(300), as: UTF8.self)
-        return KubeError(.api, "\(what): \(response.status) \(json?["reason"] as? String ?? ""): \(message)",
-                         status: response.status, reason: json?["reason"] as? String)
+        let reason = json?["reason"] as? String
+        let api = MissingAPI.name(forPath: response.path)
+        let message: String
+        if json == nil, response.contentType.contains("text/html") || response.body.first == UInt8(ascii: "<") {
+            message = "\(what): the server answered \(response.status) with an HTML page, not the Kubernetes API; is the cluster address right?"
+        } else if json == nil, response.status == 404 {
+            message = "\(what): \(api) is not available (the server answers 404 page not found for \(response.path))"
+        } else if response.status == 503, reason == "ServiceUnavailable" || json?["message"] as? String == "service unavailable",
+                  MissingAPI.isAggregated(response.path) {
+            message = "\(what): \(api) is not available (503 service unavailable: the API is registered but nothing answers for it)"
+        } else {
+            let text = json?["message"] as? String ?? String(decoding: response.body.prefix(300), as: UTF8.self)
+            message = "\(what): \(response.status) \(reason ?? ""): \(text)"
+        }
+        return KubeError(.api, message, status: response.status, reason: reason)
     }
 
     /// Worth trying again: the server was busy or the connection failed on the way.

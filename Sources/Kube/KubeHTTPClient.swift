@@ -7,6 +7,21 @@ public struct KubeResponse: Sendable {
     public var status: Int
     public var body: Data
     public var contentType: String
+    /// The `Retry-After` header in seconds, when the server sent one (it does on 429s it expects to heal).
+    public var retryAfter: TimeInterval?
+    /// `Warning` headers (299 "..."): unknown fields on a create, deprecated APIs.
+    public var warnings: [String] = []
+    /// The request's path, for messages.
+    public var path: String = ""
+
+    public init(status: Int, body: Data, contentType: String, retryAfter: TimeInterval? = nil, warnings: [String] = [], path: String = "") {
+        self.path = path
+        self.status = status
+        self.body = body
+        self.contentType = contentType
+        self.retryAfter = retryAfter
+        self.warnings = warnings
+    }
 
     public var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] }
 }
@@ -18,6 +33,8 @@ public struct KubeResponse: Sendable {
 /// own, never on Swift's cooperative threads.
 public final class KubeHTTPClient: @unchecked Sendable {
     public let credentials: KubeCredentials
+    /// Sent with every request, so the server's audit log and managedFields name the client.
+    public static let userAgent = "parvester/\(ParvesterVersion.current)"
     private let queue: DispatchQueue
     private let lock = NSLock()
     private var idle: [UnsafeMutableRawPointer] = []
@@ -44,20 +61,32 @@ public final class KubeHTTPClient: @unchecked Sendable {
 
     private func giveBack(_ handle: UnsafeMutableRawPointer) { lock.withLock { idle.append(handle) } }
 
-    /// Like `request`, but rides out what passes: 429 and 5xx answers and failed connections are tried
-    /// again, up to `attempts` times, waiting 0.25 s, 0.5 s, 1 s, ... in between.
+    /// Set once a request has spent all its tries failing to reach the server; cleared by any answer.
+    /// While set, requests try once: a run against a dead endpoint fails after one object's retries,
+    /// not after every object's.
+    private var unreachable = false
+
+    /// Like `request`, but rides out what heals (see `RetryPolicy`), up to `attempts` times, waiting
+    /// 0.25 s, 0.5 s, 1 s, ... or what the server's Retry-After asks.
     public func send(_ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
                      accept: String = "application/json", timeout: TimeInterval = 30, attempts: Int = 6) async throws -> KubeResponse {
-        var delay = 0.25
+        var backoff = 0.25
         for attempt in 1...attempts {
+            let last = attempt == attempts
             do {
                 let response = try await request(method, path, body: body, contentType: contentType, accept: accept, timeout: timeout)
-                if attempt == attempts || !(response.status == 429 || response.status >= 500) { return response }
-            } catch let error as KubeError where error.isTransient && attempt < attempts {
-                _ = error
+                lock.withLock { unreachable = false }
+                guard !last, let wait = RetryPolicy.delay(for: response, method: method, backoff: backoff) else { return response }
+                try await Task.sleep(for: .seconds(wait))
+            } catch let error as KubeError where RetryPolicy.retries(error, method: method) {
+                let givenUp = lock.withLock { unreachable }
+                if last || givenUp {
+                    lock.withLock { unreachable = true }
+                    throw error
+                }
+                try await Task.sleep(for: .seconds(backoff))
             }
-            try await Task.sleep(for: .seconds(delay))
-            delay = min(delay * 2, 5)
+            backoff = min(backoff * 2, 5)
         }
         throw KubeError(.transport, "unreachable")  // the loop returns or throws on its last attempt
     }
@@ -86,6 +115,7 @@ public final class KubeHTTPClient: @unchecked Sendable {
         var headers: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headers) }
         headers = curl_slist_append(headers, "Accept: \(accept)")
+        headers = curl_slist_append(headers, "User-Agent: \(Self.userAgent)")
         if body != nil { headers = curl_slist_append(headers, "Content-Type: \(contentType)") }
         if let token = credentials.token { headers = curl_slist_append(headers, "Authorization: Bearer \(token)") }
         headers = curl_slist_append(headers, "Expect:")  // no 100-continue round trip for bodies
@@ -123,6 +153,12 @@ public final class KubeHTTPClient: @unchecked Sendable {
                     return size * count
                 }), "the write callback")
                 try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, retained.toOpaque()), "the write target")
+                try check(parvester_curl_easy_setopt_header_function(handle, { data, size, count, user in
+                    let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
+                    sink.header(String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self))
+                    return size * count
+                }), "the header callback")
+                try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_HEADERDATA, retained.toOpaque()), "the header target")
                 return try withBody(body) { bodyPointer, length in
                     if let bodyPointer {
                         try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyPointer)), "the body")
@@ -140,7 +176,8 @@ public final class KubeHTTPClient: @unchecked Sendable {
         _ = parvester_curl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         var type: UnsafePointer<CChar>?
         _ = parvester_curl_easy_getinfo_string(handle, CURLINFO_CONTENT_TYPE, &type)
-        return KubeResponse(status: status, body: sink.body, contentType: type.map { String(cString: $0) } ?? "")
+        return KubeResponse(status: status, body: sink.body, contentType: type.map { String(cString: $0) } ?? "",
+                            retryAfter: sink.retryAfter, warnings: sink.warnings, path: path)
     }
 
     private func transportError(_ code: CURLcode, message: String, url: String) -> KubeError {
@@ -153,6 +190,8 @@ public final class KubeHTTPClient: @unchecked Sendable {
             return KubeError(.tls, "TLS with \(credentials.server) failed: \(detail)")
         case CURLE_OPERATION_TIMEDOUT:
             return KubeError(.timeout, "\(credentials.server) did not answer in time: \(detail)")
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST:
+            return KubeError(.transport, "cannot reach \(credentials.server): \(detail)", nothingSent: true)
         default:
             return KubeError(.transport, "cannot reach \(credentials.server): \(detail)")
         }
@@ -187,4 +226,20 @@ public final class KubeHTTPClient: @unchecked Sendable {
 
 private final class ResponseSink {
     var body = Data()
+    var retryAfter: TimeInterval?
+    var warnings: [String] = []
+
+    /// One header line. A redirect or a 100 Continue starts a new header block: only the last counts.
+    func header(_ line: String) {
+        if line.hasPrefix("HTTP/") {
+            retryAfter = nil
+            warnings = []
+            return
+        }
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        if name == "retry-after" { retryAfter = TimeInterval(value) }
+        if name == "warning" { warnings.append(value) }
+    }
 }

@@ -11,9 +11,19 @@ public struct KubeWaiter: Sendable {
         self.discovery = discovery
     }
 
+    /// Until Established. A CRD whose names the server refused (NamesAccepted=False: a kind, plural or
+    /// listKind another CRD already uses) never becomes Established: that fails at once, with the
+    /// server's reason, instead of at the timeout.
     public func waitEstablished(_ crd: String, timeout: TimeInterval) async throws {
         let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/\(crd)"
-        try await poll("CustomResourceDefinition \(crd) to be Established", path, timeout: timeout) { Self.condition($0, "Established") }
+        try await poll("CustomResourceDefinition \(crd) to be Established", path, timeout: timeout) { json in
+            let conditions = (json["status"] as? [String: Any])?["conditions"] as? [[String: Any]] ?? []
+            if let refused = conditions.first(where: { $0["type"] as? String == "NamesAccepted" && $0["status"] as? String == "False" }) {
+                throw KubeError(.api, "CustomResourceDefinition \(crd): the server refused its names (NamesAccepted=False, \(refused["reason"] as? String ?? "")): \(refused["message"] as? String ?? "")",
+                                reason: refused["reason"] as? String)
+            }
+            return Self.condition(json, "Established")
+        }
     }
 
     /// Deployments, DaemonSets and StatefulSets: rolled out; anything else: the `condition` True.
@@ -29,13 +39,13 @@ public struct KubeWaiter: Sendable {
 
     public static func isWorkload(_ kind: String) -> Bool { ["Deployment", "DaemonSet", "StatefulSet"].contains(kind) }
 
-    private func poll(_ what: String, _ path: String, timeout: TimeInterval, _ check: ([String: Any]) -> (Bool, String)) async throws {
+    private func poll(_ what: String, _ path: String, timeout: TimeInterval, _ check: ([String: Any]) throws -> (Bool, String)) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         var seen = "nothing yet"
         while true {
             let response = try await client.send("GET", path)
             if response.status == 200, let json = response.json {
-                let (done, state) = check(json)
+                let (done, state) = try check(json)
                 if done { return }
                 seen = state
             } else if response.status != 404 {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Kube
 import ParvesterCore
 
 @main

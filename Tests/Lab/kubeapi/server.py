@@ -9,6 +9,11 @@ Lab-only endpoints under /_lab/: node registration and heartbeats (from the RKE2
 switches (from lab.py), and a summary of the clusters.
 
   python3 -m kubeapi.server SOCKET
+  python3 -m kubeapi.server --tcp 127.0.0.1:0   (standalone, plain HTTP: one cluster, for client tests
+                                                 that need no lab; prints the port it took)
+
+Every cluster's requests are counted (GET /_lab/requests?cluster=ID), so tests and benchmarks can see
+how many requests a client sent.
 """
 import http.server
 import json
@@ -30,6 +35,19 @@ from .store import Cluster, StatusError
 CLUSTERS = {}
 CLUSTERS_LOCK = threading.Lock()
 NODE_CLUSTER = {}  # node name -> cluster id, for fault switches addressed by node
+STANDALONE = {"cluster": None}  # the one cluster of --tcp mode: requests need no X-Lab-Cluster there
+REQUESTS = {}  # cluster id -> {"total": n, "METHOD": n, "userAgents": {agent: n}}
+REQUESTS_LOCK = threading.Lock()
+
+
+def count_request(cluster_id, method, path, agent):
+    with REQUESTS_LOCK:
+        counts = REQUESTS.setdefault(cluster_id, {"total": 0, "userAgents": {}, "paths": {}})
+        counts["total"] += 1
+        counts[method] = counts.get(method, 0) + 1
+        counts["userAgents"][agent] = counts["userAgents"].get(agent, 0) + 1
+        key = f"{method} {path}"
+        counts["paths"][key] = counts["paths"].get(key, 0) + 1
 
 
 def cluster(cluster_id):
@@ -156,20 +174,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             if url.path.startswith("/_lab/"):
                 return self.lab(method, url.path, data)
-            cluster_id = self.headers.get("X-Lab-Cluster")
+            cluster_id = self.headers.get("X-Lab-Cluster") or STANDALONE["cluster"]
             if not cluster_id:
                 raise StatusError(401, "Unauthorized", "Unauthorized")
+            count_request(cluster_id, method, url.path, self.headers.get("User-Agent") or "")
             faults = FAULTS.setdefault(cluster_id, Faults())
             fault = faults.take()
             if fault:
                 if fault["mode"] == "drop":
+                    if STANDALONE["cluster"]:  # no RKE2 double in front to cut the connection for us
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     return self.reply(599, b"", extra={"X-Lab-Drop": "1"})
                 if fault["mode"] == "slow":
                     time.sleep(fault["seconds"])
                 elif fault["mode"] == "status":
                     code = fault["code"]
                     reason = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests"}.get(code, "InternalError")
-                    raise StatusError(code, reason, f"lab fault: injected {code}")
+                    error = StatusError(code, reason, f"lab fault: injected {code}")
+                    # kube-apiserver's max-in-flight filter answers 429 with Retry-After: 1; a fault may say so too
+                    extra = {"Retry-After": str(fault["retry_after"])} if fault.get("retry_after") is not None else None
+                    return self.reply(code, error.body(), extra=extra)
             state = cluster(cluster_id)
             code, body, content_type = self.kubernetes(state, faults, method, url.path, query, data)
             self.reply(code, body, content_type)
@@ -280,8 +306,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 faults.upload_drops.append(int(request["bytes"]))
             else:
                 faults.queue.append({"mode": request["mode"], "count": int(request.get("count", 1)),
-                                     "code": int(request.get("code", 503)), "seconds": float(request.get("seconds", 0))})
+                                     "code": int(request.get("code", 503)), "seconds": float(request.get("seconds", 0)),
+                                     "retry_after": request.get("retryAfter")})
             return self.reply(200, {"cluster": target})
+        if path.startswith("/_lab/html/"):  # what a web server or proxy answers where the API was expected
+            return self.reply(404, b"<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>", "text/html")
+        if path == "/_lab/requests" and method == "GET":
+            with REQUESTS_LOCK:
+                return self.reply(200, {cid: dict(c) for cid, c in REQUESTS.items()})
+        if path == "/_lab/requests" and method == "DELETE":
+            with REQUESTS_LOCK:
+                REQUESTS.clear()
+            return self.reply(200, {})
         if path == "/_lab/clusters" and method == "GET":
             with CLUSTERS_LOCK:
                 summary = {cid: {"nodes": sorted(c.node_index), "revision": c.revision} for cid, c in CLUSTERS.items()}
@@ -344,7 +380,21 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         return request, ("lab", 0)
 
 
+class TCPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+
 def main(argv):
+    if argv[:1] == ["--tcp"]:
+        host, port = argv[1].rsplit(":", 1)
+        STANDALONE["cluster"] = "standalone"
+        cluster("standalone")
+        server = TCPServer((host, int(port)), Handler)
+        Controllers(lambda: list(CLUSTERS.values())).start()
+        print(f"kubeapi: serving on http://{host}:{server.server_address[1]}", flush=True)
+        server.serve_forever()
+        return
     path = argv[0]
     if len(argv) > 1:  # the CDI upload proxy: ADDRESS PORT CERT KEY SIGNER_CA
         address, port, cert, key, ca = argv[1:6]
