@@ -17,7 +17,7 @@ from .store import crd_resources, now
 TICK = 0.2
 NODE_READY_SECONDS = 2.0     # kubelet registered → Ready
 NODE_LOST_SECONDS = 20.0     # no heartbeat from the RKE2 double → NotReady
-CRD_SECONDS = 1.0            # CRD created or changed → Established
+CRD_SECONDS = 0.2            # CRD created or changed → Established (kube-apiserver: 100-250 ms)
 WORKLOAD_SECONDS = 1.5       # Deployment/DaemonSet/StatefulSet generation → available
 OPERATOR_SECONDS = 2.0       # operator available → its CR's components deployed
 IMPORT_SECONDS = 2.0         # DataVolume import duration
@@ -82,13 +82,41 @@ class Controllers:
         return resource, list(bucket.values())
 
     def tick(self, cluster):
+        self.finalizers(cluster)
         self.nodes(cluster)
         self.crds(cluster)
+        self.disruption_budgets(cluster)
         self.workloads(cluster)
         self.operator(cluster, "kubevirt.io", "kubevirts", "virt-operator", self.deploy_kubevirt)
         self.operator(cluster, "cdi.kubevirt.io", "cdis", "cdi-operator", self.deploy_cdi)
         self.datavolumes(cluster)
         self.virtual_machines(cluster)
+
+    # --------------------------------------------------------------------------------- finalizers
+
+    def finalizers(self, cluster):
+        """The namespace controller and the CRD cleanup finalizer: what was deleted goes, its contents first."""
+        _, namespaces = self.each(cluster, "", "namespaces")
+        for ns in namespaces:
+            if ns["metadata"].get("deletionTimestamp"):
+                cluster.finish_namespace(ns)
+        _, crds = self.each(cluster, "apiextensions.k8s.io", "customresourcedefinitions")
+        for crd in crds:
+            if crd["metadata"].get("deletionTimestamp"):
+                cluster.finish_crd(crd)
+
+    def disruption_budgets(self, cluster):
+        resource, pdbs = self.each(cluster, "policy", "poddisruptionbudgets")
+        for pdb in pdbs:
+            namespace = pdb["metadata"]["namespace"]
+            needs, healthy = cluster.pdb_health(namespace, pdb)
+            allowed = max(0, healthy - needs)
+            status = {"observedGeneration": pdb["metadata"].get("generation", 1), "disruptionsAllowed": allowed,
+                      "currentHealthy": healthy, "desiredHealthy": needs,
+                      "expectedPods": sum(1 for (ns, _), p in cluster.objects.get(("", "pods"), {}).items() if ns == namespace),
+                      "conditions": [condition("DisruptionAllowed", "True" if allowed else "False",
+                                               "SufficientPods" if allowed else "InsufficientPods", "")]}
+            cluster.set_status(resource, pdb, keep_times(pdb.get("status"), status), manager="kube-controller-manager")
 
     # -------------------------------------------------------------------------------------- nodes
 
@@ -118,15 +146,39 @@ class Controllers:
             generation = crd["metadata"].get("generation", 1)
             if (crd.get("status") or {}).get("observedGeneration") == generation and has_condition(crd, "Established"):
                 continue
+            if crd["metadata"].get("deletionTimestamp") or has_condition(crd, "NamesAccepted", "False"):
+                continue
             if self.since(crd, f"generation-{generation}") < CRD_SECONDS:
                 continue
-            cluster.registry.replace_origin(crd["metadata"]["name"], crd_resources(crd))
             names = (crd.get("spec") or {}).get("names") or {}
+            stored = [v["name"] for v in crd["spec"]["versions"] if v.get("storage")]
+            conflict = self.name_conflict(crds, crd)
+            if conflict:
+                # the names controller of apiextensions-apiserver: the CRD is kept, never Established
+                reason, message = conflict
+                status = {"conditions": [condition("NamesAccepted", "False", reason, message),
+                                         condition("Established", "False", "NotAccepted", "not all names are accepted")],
+                          "acceptedNames": {k: v for k, v in names.items() if k in ("plural", "singular", "kind")}, "storedVersions": stored}
+                cluster.set_status(resource, crd, keep_times(crd.get("status"), status), manager="kube-apiserver")
+                continue
+            cluster.registry.replace_origin(crd["metadata"]["name"], crd_resources(crd))
             status = {"conditions": [condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
                                      condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted")],
-                      "acceptedNames": names, "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")],
-                      "observedGeneration": generation}
-            cluster.set_status(resource, crd, keep_times(crd.get("status"), status))
+                      "acceptedNames": names, "storedVersions": stored}
+            cluster.set_status(resource, crd, keep_times(crd.get("status"), status), manager="kube-apiserver")
+
+    @staticmethod
+    def name_conflict(crds, crd):
+        """(reason, message) when another accepted CRD of the same group already uses one of its names."""
+        spec, names = crd.get("spec") or {}, (crd.get("spec") or {}).get("names") or {}
+        for other in crds:
+            if other is crd or (other.get("spec") or {}).get("group") != spec.get("group") or not has_condition(other, "NamesAccepted"):
+                continue
+            theirs = (other.get("status") or {}).get("acceptedNames") or {}
+            for field, reason in (("plural", "PluralConflict"), ("kind", "KindConflict"), ("listKind", "ListKindConflict")):
+                if names.get(field) and names.get(field) == theirs.get(field):
+                    return reason, f'"{names[field]}" is already in use'
+        return None
 
     # ---------------------------------------------------------------------------------- workloads
 
@@ -163,7 +215,7 @@ class Controllers:
                         status.update({"currentReplicas": count, "currentRevision": f"{obj['metadata']['name']}-{generation}",
                                        "updateRevision": f"{obj['metadata']['name']}-{generation}"})
                     status = {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
-                cluster.set_status(resource, obj, keep_times(obj.get("status"), status))
+                cluster.set_status(resource, obj, keep_times(obj.get("status"), status), manager="kube-controller-manager")
 
     def available(self, cluster, plural, namespace, name):
         obj = cluster.objects.get(("apps", plural), {}).get((namespace, name))

@@ -8,6 +8,12 @@ schema says (Kubernetes keys container ports by containerPort, for instance).
 """
 import json
 
+# Structs Kubernetes marks `+structType=atomic`: owned and replaced whole, so a value that differs
+# anywhere inside (a defaulted fieldRef.apiVersion) is a conflict on the struct itself.
+ATOMIC_KEYS = {"fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"}
+# A LabelSelector under spec is atomic too, for the kinds that select pods.
+SELECTOR_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "PodDisruptionBudget"}
+
 # Fields no manager owns: identity and bookkeeping the server sets.
 UNOWNED_METADATA = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
                     "managedFields", "selfLink", "deletionTimestamp"}
@@ -24,7 +30,7 @@ def _is_named_list(value):
     return len(set(names)) == len(names)
 
 
-def paths(obj, include_status=False):
+def paths(obj, include_status=False, kind=None):
     """Every owned path of an object (or applied configuration)."""
     result = set()
     for key, value in obj.items():
@@ -35,12 +41,21 @@ def paths(obj, include_status=False):
                 if meta_key not in UNOWNED_METADATA:
                     _collect(meta_value, ("f:metadata", f"f:{meta_key}"), result)
             continue
+        if key == "spec" and kind in SELECTOR_KINDS and isinstance(value, dict):
+            for spec_key, spec_value in value.items():
+                if spec_key == "selector":
+                    result.add(("f:spec", "f:selector"))
+                else:
+                    _collect(spec_value, ("f:spec", f"f:{spec_key}"), result)
+            continue
         _collect(value, (f"f:{key}",), result)
     return result
 
 
 def _collect(value, prefix, result):
-    if isinstance(value, dict) and value:
+    if prefix[-1][2:] in ATOMIC_KEYS and prefix[-1].startswith("f:"):
+        result.add(prefix)
+    elif isinstance(value, dict) and value:
         for key, child in value.items():
             _collect(child, prefix + (f"f:{key}",), result)
     elif isinstance(value, list) and _is_named_list(value):

@@ -1,7 +1,10 @@
 """The API resources a cluster serves: the built-in ones Parvester touches, plus CRDs once Established.
 
-Discovery documents (/api, /apis, /apis/G/V and the aggregated v2beta1 form of Kubernetes 1.28) are all
-rendered from this one table, so a resource is either served everywhere or nowhere.
+Discovery documents (/api, /apis, /apis/G/V and the aggregated v2 form) are all rendered from this one
+table, so a resource is either served everywhere or nowhere. Their shape copies kube-apiserver v1.36's
+(../shared/kube-conformance/discovery_*.json): built-in resources name no group or version in an
+aggregated responseKind, /api/v1's APIResourceList carries no apiVersion, scale subresources answer
+autoscaling/v1 Scale, namespaces cannot be deleted by collection.
 """
 from dataclasses import dataclass, field
 
@@ -23,6 +26,9 @@ class Resource:
     subresources: tuple = ()
     # The CRD (or API service) that brought this resource; empty for built-ins.
     origin: str = ""
+    categories: tuple = ()
+    # A /scale subresource (autoscaling/v1 Scale), as workloads have.
+    has_scale: bool = False
 
     @property
     def group_version(self):
@@ -37,31 +43,35 @@ class Resource:
         return self.singular or self.kind.lower()
 
 
-def _core(plural, kind, namespaced, short=(), status=True):
-    return Resource("", "v1", plural, kind, namespaced, short_names=tuple(short), has_status=status)
+def _core(plural, kind, namespaced, short=(), status=True, **extra):
+    return Resource("", "v1", plural, kind, namespaced, short_names=tuple(short), has_status=status, **extra)
 
 
-def _r(group, version, plural, kind, namespaced, short=(), status=True):
-    return Resource(group, version, plural, kind, namespaced, short_names=tuple(short), has_status=status)
+def _r(group, version, plural, kind, namespaced, short=(), status=True, **extra):
+    return Resource(group, version, plural, kind, namespaced, short_names=tuple(short), has_status=status, **extra)
+
+
+ALL = ("all",)
 
 
 BUILTIN = [
-    _core("namespaces", "Namespace", False, ["ns"]),
+    _core("namespaces", "Namespace", False, ["ns"], verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+          subresources=(("finalize", ["update"]),)),
     _core("nodes", "Node", False, ["no"]),
     _core("configmaps", "ConfigMap", True, ["cm"], status=False),
     _core("secrets", "Secret", True, status=False),
-    _core("services", "Service", True, ["svc"]),
+    _core("services", "Service", True, ["svc"], categories=ALL),
     _core("serviceaccounts", "ServiceAccount", True, ["sa"], status=False),
-    _core("pods", "Pod", True, ["po"]),
+    _core("pods", "Pod", True, ["po"], categories=ALL, subresources=(("eviction", ["create"]),)),
     _core("persistentvolumeclaims", "PersistentVolumeClaim", True, ["pvc"]),
     _core("persistentvolumes", "PersistentVolume", False, ["pv"]),
     _core("endpoints", "Endpoints", True, ["ep"], status=False),
     _core("events", "Event", True, ["ev"], status=False),
-    _r("apps", "v1", "deployments", "Deployment", True, ["deploy"]),
-    _r("apps", "v1", "daemonsets", "DaemonSet", True, ["ds"]),
-    _r("apps", "v1", "statefulsets", "StatefulSet", True, ["sts"]),
-    _r("apps", "v1", "replicasets", "ReplicaSet", True, ["rs"]),
-    _r("batch", "v1", "jobs", "Job", True),
+    _r("apps", "v1", "deployments", "Deployment", True, ["deploy"], categories=ALL, has_scale=True),
+    _r("apps", "v1", "daemonsets", "DaemonSet", True, ["ds"], categories=ALL),
+    _r("apps", "v1", "statefulsets", "StatefulSet", True, ["sts"], categories=ALL, has_scale=True),
+    _r("apps", "v1", "replicasets", "ReplicaSet", True, ["rs"], categories=ALL, has_scale=True),
+    _r("batch", "v1", "jobs", "Job", True, categories=ALL),
     _r("networking.k8s.io", "v1", "ingresses", "Ingress", True, ["ing"]),
     _r("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"]),
     _r("rbac.authorization.k8s.io", "v1", "roles", "Role", True, status=False),
@@ -71,7 +81,8 @@ BUILTIN = [
     _r("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ["sc"], status=False),
     _r("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, ["pc"], status=False),
     _r("coordination.k8s.io", "v1", "leases", "Lease", True, status=False),
-    _r("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False, ["crd", "crds"]),
+    _r("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False, ["crd", "crds"],
+       categories=("api-extensions",)),
     _r("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", False, status=False),
     _r("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False, status=False),
     _r("apiregistration.k8s.io", "v1", "apiservices", "APIService", False),
@@ -85,6 +96,14 @@ class Registry:
 
     def all(self):
         return BUILTIN + self.extra
+
+    def serves_group(self, group):
+        return group == "" or any(r.group == group for r in self.all())
+
+    def builtin_group(self, group):
+        """A group kube-apiserver itself serves: an unknown resource there is a JSON 404. Groups of
+        CRDs are served by the apiextensions handler, which answers `404 page not found` instead."""
+        return group == "" or any(r.group == group for r in BUILTIN)
 
     def find(self, group, version, plural):
         for resource in self.all():
@@ -141,7 +160,7 @@ def api_group_list(registry):
 
 
 def api_resource_list(registry, group, version):
-    resources = [r for r in registry.all() if r.group == group and r.version == version]
+    resources = sorted((r for r in registry.all() if r.group == group and r.version == version), key=lambda r: r.plural)
     if not resources:
         return None
     entries = []
@@ -150,48 +169,58 @@ def api_resource_list(registry, group, version):
                  "verbs": list(r.verbs)}
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
+        if r.categories:
+            entry["categories"] = list(r.categories)
         entries.append(entry)
-        for sub, verbs in _subresources(r):
-            entries.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-                            "kind": r.kind, "verbs": list(verbs)})
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": resources[0].group_version,
-            "resources": entries}
+        for sub, verbs, kind in _subresources(r):
+            sub_entry = {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced}
+            if kind:
+                sub_entry.update({"group": kind[0], "version": kind[1]})
+            sub_entry.update({"kind": kind[2] if kind else r.kind, "verbs": list(verbs)})
+            entries.append(sub_entry)
+    document = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": resources[0].group_version, "resources": entries}
+    if not group:
+        del document["apiVersion"]  # as kube-apiserver answers /api/v1
+    return document
 
 
 def _subresources(resource):
-    subs = [("status", ["get", "patch", "update"])] if resource.has_status else []
-    return subs + list(resource.subresources)
+    """(name, verbs, (group, version, kind) of the answer or None for the resource's own kind), by name."""
+    subs = [(sub, verbs, None) for sub, verbs in resource.subresources]
+    if resource.has_status:
+        subs.append(("status", ["get", "patch", "update"], None))
+    if resource.has_scale:
+        subs.append(("scale", ["get", "patch", "update"], ("autoscaling", "v1", "Scale")))
+    return sorted(subs)
 
 
-AGGREGATED_MEDIA_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+AGGREGATED_MEDIA_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 
 def aggregated(registry, legacy):
-    """The APIGroupDiscoveryList Kubernetes 1.28 serves at /api (legacy) or /apis."""
-    if legacy:
-        groups = {"": ["v1"]}
-    else:
-        groups = registry.groups()
+    """The APIGroupDiscoveryList (apidiscovery.k8s.io/v2) served at /api (legacy) or /apis."""
+    groups = {"": ["v1"]} if legacy else registry.groups()
     items = []
     for name in ([""] if legacy else sorted(groups)):
         versions = []
         for version in groups[name]:
             resources = []
-            for r in registry.all():
+            for r in sorted(registry.all(), key=lambda r: r.plural):
                 if r.group != name or r.version != version:
                     continue
-                entry = {"resource": r.plural, "singularResource": r.singular_name(),
-                         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
-                         "scope": "Namespaced" if r.namespaced else "Cluster", "verbs": list(r.verbs)}
+                # kube-apiserver leaves group and version empty for built-ins; CRDs name theirs
+                kind = {"group": r.group if r.origin else "", "version": r.version if r.origin else "", "kind": r.kind}
+                entry = {"resource": r.plural, "responseKind": kind, "scope": "Namespaced" if r.namespaced else "Cluster",
+                         "singularResource": r.singular_name(), "verbs": list(r.verbs)}
                 if r.short_names:
                     entry["shortNames"] = list(r.short_names)
-                subs = [{"subresource": sub, "verbs": list(verbs),
-                         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind}}
-                        for sub, verbs in _subresources(r)]
+                if r.categories:
+                    entry["categories"] = list(r.categories)
+                subs = [{"subresource": sub, "responseKind": {"group": k[0], "version": k[1], "kind": k[2]} if k else kind,
+                         "verbs": list(verbs)} for sub, verbs, k in _subresources(r)]
                 if subs:
                     entry["subresources"] = subs
                 resources.append(entry)
             versions.append({"version": version, "resources": resources, "freshness": "Current"})
-        items.append({"metadata": {"name": name, "creationTimestamp": None}, "versions": versions})
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2beta1", "metadata": {},
-            "items": items}
+        items.append({"metadata": {"name": name} if name else {}, "versions": versions})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}

@@ -23,6 +23,7 @@ import socketserver
 import sys
 import threading
 import time
+import re
 import urllib.parse
 
 import yaml
@@ -97,6 +98,15 @@ WRITE_TYPES = ["application/json", "application/yaml"]
 PATCH_TYPES = ["application/apply-patch+yaml", "application/merge-patch+json", "application/strategic-merge-patch+json"]
 
 
+class PageNotFound(Exception):
+    """kube-apiserver's answer where no handler is registered at all (an unknown path, an API group
+    nobody serves, a CRD's group before it is Established): text/plain `404 page not found`, not a
+    Status. A known group with an unknown version or resource answers a JSON Status instead."""
+
+
+SUBRESOURCES = {"status", "scale", "eviction", "finalize"}
+
+
 class Route:
     """A request path taken apart: which resource, namespace, name and subresource."""
 
@@ -106,25 +116,31 @@ class Route:
             group, version, rest = "", parts[1] if len(parts) > 1 else None, parts[2:]
         elif parts[:1] == ["apis"]:
             group, version, rest = (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None), parts[3:]
+            if group is not None and not state.registry.serves_group(group):
+                raise PageNotFound()
         else:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise PageNotFound()
         self.namespace = None
         if len(rest) >= 3 and rest[0] == "namespaces" and state.registry.find(group, version, rest[2]):
             self.namespace, rest = rest[1], rest[2:]
         if not rest:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
         self.resource = state.registry.find(group, version, rest[0])
         if self.resource is None:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            if not state.registry.builtin_group(group):
+                raise PageNotFound()
+            raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
         self.name = rest[1] if len(rest) > 1 else None
         self.subresource = rest[2] if len(rest) > 2 else None
-        if len(rest) > 3 or (self.subresource and self.subresource != "status") or \
-                (self.subresource == "status" and not self.resource.has_status):
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        r = self.resource
+        if len(rest) > 3 or (self.subresource and self.subresource not in SUBRESOURCES) or \
+                (self.subresource == "status" and not r.has_status) or (self.subresource == "scale" and not r.has_scale) or \
+                (self.subresource in ("eviction", "finalize") and self.subresource not in dict(r.subresources)):
+            raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
         if self.resource.namespaced and self.name is not None and self.namespace is None:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
         if not self.resource.namespaced and self.namespace is not None:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -143,7 +159,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for key, value in (extra or {}).items():
+        for key, value in (extra.items() if isinstance(extra, dict) else extra or []):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
@@ -168,6 +184,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.handle_any("DELETE")
 
     def handle_any(self, method):
+        self.warnings = []
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         data = self.body()
@@ -197,8 +214,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     extra = {"Retry-After": str(fault["retry_after"])} if fault.get("retry_after") is not None else None
                     return self.reply(code, error.body(), extra=extra)
             state = cluster(cluster_id)
+            if query.get("watch") in ("1", "true") and method == "GET":
+                return self.watch(state, url.path, query)
             code, body, content_type = self.kubernetes(state, faults, method, url.path, query, data)
-            self.reply(code, body, content_type)
+            warnings = getattr(self, "warnings", [])
+            self.warnings = []
+            self.reply(code, body, content_type, extra=[("Warning", w) for w in warnings])
+        except PageNotFound:
+            self.reply(404, b"404 page not found\n", "text/plain; charset=utf-8")
         except StatusError as error:
             self.reply(error.code, error.body())
         except Exception as error:  # a bug in the double answers 500, as an API server would, and is logged
@@ -215,8 +238,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/version":
             return 200, {"major": "1", "minor": "28", "gitVersion": "v1.28.11+rke2r1", "platform": "linux/amd64"}, "application/json"
         if method == "GET" and path in ("/api", "/apis") and "as=APIGroupDiscoveryList" in accept and not faults.legacy_discovery:
-            with state.lock:
-                return 200, resources.aggregated(state.registry, legacy=(path == "/api")), resources.AGGREGATED_MEDIA_TYPE
+            offered = [t.strip() for t in accept.split(",")]
+            if any(re.search(r"(^|;)v=v2(;|$)", t) and "as=APIGroupDiscoveryList" in t for t in offered):
+                with state.lock:
+                    return 200, resources.aggregated(state.registry, legacy=(path == "/api")), resources.AGGREGATED_MEDIA_TYPE
+            if not any(t.split(";")[0] in ("application/json", "*/*") and "as=" not in t for t in offered):
+                # v1.36 serves aggregated discovery as v2 only; v2beta1 alone is not acceptable
+                raise StatusError(406, "NotAcceptable", f"only the following media types are accepted: application/json, "
+                                  f"application/yaml, application/vnd.kubernetes.protobuf, {resources.AGGREGATED_MEDIA_TYPE}")
         if method == "GET" and path == "/api":
             return 200, resources.api_versions(), "application/json"
         if method == "GET" and path == "/apis":
@@ -228,7 +257,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 document = resources.api_resource_list(state.registry, group, version)
             if document is None:
-                raise StatusError(404, "NotFound", "the server could not find the requested resource")
+                if not state.registry.serves_group(group):
+                    raise PageNotFound()
+                raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
             return 200, document, "application/json"
         if parts[:3] == ["apis", uploadproxy.GROUP, uploadproxy.VERSION] and len(parts) == 6 and parts[3] == "namespaces" \
                 and parts[5] == "uploadtokenrequests" and state.registry.find(uploadproxy.GROUP, uploadproxy.VERSION, "uploadtokenrequests"):
@@ -241,9 +272,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
             with state.lock:
                 return virtapi.act(state, parts[4], parts[6], parts[7])
-        if query.get("watch") in ("1", "true"):
-            raise StatusError(405, "MethodNotAllowed", "the lab API double does not serve watches; poll instead")
-
         with state.lock:
             route = Route(state, path)
             return self.resource_request(state, route, method, query, data)
@@ -253,22 +281,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
         dry_run = query.get("dryRun") == "All"
         manager = query.get("fieldManager") or (self.headers.get("User-Agent") or "unknown").split("/")[0]
         content_type = self.headers.get("Content-Type")
+        strict = query.get("fieldValidation") == "Strict"
+        if sub == "scale":
+            return self.scale(state, r, ns, name, method, data, manager, dry_run)
+        if sub == "eviction":
+            if method != "POST":
+                raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            return 201, state.evict(r, ns, name, parse_body(content_type, data, WRITE_TYPES)), "application/json"
         if method == "GET" and name:
             return 200, state.get(r, ns, name), "application/json"
         if method == "GET":
             labels = LabelSelector(query["labelSelector"]) if query.get("labelSelector") else None
             fields = field_selector(query["fieldSelector"]) if query.get("fieldSelector") else None
-            return 200, state.list(r, ns, labels, fields), "application/json"
+            limit = int(query["limit"]) if query.get("limit", "").isdigit() and int(query["limit"]) > 0 else None
+            return 200, state.list(r, ns, labels, fields, limit=limit, token=query.get("continue")), "application/json"
         if method == "POST" and not name:
             if r.namespaced and not ns:
-                raise StatusError(404, "NotFound", "the server could not find the requested resource")
-            return 201, state.create(r, ns, parse_body(content_type, data, WRITE_TYPES), manager, dry_run), "application/json"
+                raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
+            body = parse_body(content_type, data, WRITE_TYPES)
+            self.warnings = state.check_schema(r, body, strict=strict, applying=False)
+            return 201, state.create(r, ns, body, manager, dry_run), "application/json"
         if method == "PUT" and name:
-            return 200, state.update(r, ns, name, parse_body(content_type, data, WRITE_TYPES), manager, sub, dry_run), "application/json"
+            body = parse_body(content_type, data, WRITE_TYPES)
+            self.warnings = state.check_schema(r, body, strict=strict, applying=False)
+            return 200, state.update(r, ns, name, body, manager, sub, dry_run), "application/json"
         if method == "PATCH" and name:
             kind = (content_type or "").split(";")[0].strip().lower()
             body = parse_body(content_type, data, PATCH_TYPES)
             if kind == "application/apply-patch+yaml":
+                state.check_schema(r, body, strict=True, applying=True, namespace=ns, name=name)
                 force = query.get("force") in ("true", "1")
                 obj, created = self.apply(state, r, ns, name, body, query.get("fieldManager"), force, sub, dry_run)
                 return (201 if created else 200), obj, "application/json"
@@ -278,6 +319,59 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method == "DELETE" and name:
             return 200, state.delete(r, ns, name, dry_run), "application/json"
         raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+
+    def scale(self, state, r, ns, name, method, data, manager, dry_run):
+        """/scale: an autoscaling/v1 Scale view of spec.replicas (GET, merge PATCH, PUT)."""
+        if method == "GET":
+            return 200, state.scale(r, ns, name), "application/json"
+        if method in ("PATCH", "PUT"):
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            body = parse_body(self.headers.get("Content-Type"), data, WRITE_TYPES if method == "PUT" else PATCH_TYPES[1:])
+            replicas = ((body or {}).get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int):
+                raise StatusError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: must be an integer',
+                                  {"name": name, "group": "autoscaling", "kind": "Scale",
+                                   "causes": [{"reason": "FieldValueInvalid", "message": "must be an integer", "field": "spec.replicas"}]})
+            del kind
+            return 200, state.set_replicas(r, ns, name, replicas, manager, dry_run), "application/json"
+        raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def watch(self, state, path, query):
+        """A watch: chunked JSON lines, the objects there now as ADDED, then every change until
+        timeoutSeconds (default 30 min, capped here at 5 min)."""
+        with state.lock:
+            route = Route(state, path)
+            if route.name is not None:
+                raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            labels = LabelSelector(query["labelSelector"]) if query.get("labelSelector") else None
+            since = query.get("resourceVersion")
+            start = state.revision
+            initial = [] if since not in (None, "", "0") else \
+                [{"type": "ADDED", "object": o} for o in state.list(route.resource, route.namespace or "", labels, with_kind=True)["items"]]
+        timeout = min(float(query.get("timeoutSeconds") or 1800), 300)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(event):
+            data = json.dumps(event).encode() + b"\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        try:
+            for event in initial:
+                chunk(event)
+            position = int(since) if since not in (None, "", "0") else start
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                for event in state.events_after(position, route.resource, route.namespace, labels, deadline - time.time()):
+                    position = int(event["object"]["metadata"]["resourceVersion"])
+                    chunk(event)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     def apply(self, state, r, ns, name, body, manager, force, sub, dry_run):
         key = (ns if r.namespaced else "", name)

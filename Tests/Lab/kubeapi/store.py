@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 
-from . import fieldsets
+from . import defaults as api_defaults, fieldsets, schema
 from .resources import Registry, Resource
 
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -28,7 +28,9 @@ class StatusError(Exception):
     def body(self):
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
-        if self.details:
+        if not self.reason:  # an internal error names no reason (typed-patch failures)
+            del body["reason"]
+        if self.details is not None:
             body["details"] = self.details
         return body
 
@@ -42,14 +44,41 @@ def kind_qualified(resource):
 
 
 def not_found(resource, name):
-    return StatusError(404, "NotFound", f'{qualified(resource)} "{name}" not found',
-                       {"name": name, "group": resource.group, "kind": resource.plural})
+    details = {"name": name, "group": resource.group, "kind": resource.plural}
+    if not resource.group:
+        del details["group"]  # the core group is not named
+    return StatusError(404, "NotFound", f'{qualified(resource)} "{name}" not found', details)
 
 
 def invalid(resource, name, field, reason, message):
-    return StatusError(422, "Invalid", f'{kind_qualified(resource)} "{name}" is invalid: {field}: {message}',
+    return invalid_all(resource, name, [(field, reason, message)])
+
+
+def invalid_all(resource, name, causes):
+    """422 Invalid with every cause, as the API server lists them: `X "n" is invalid: [a: m, b: m]`."""
+    listed = [f"{field}: {message}" for field, _, message in causes]
+    text = listed[0] if len(listed) == 1 else "[" + ", ".join(listed) + "]"
+    return StatusError(422, "Invalid", f'{kind_qualified(resource)} "{name}" is invalid: {text}',
                        {"name": name, "group": resource.group, "kind": resource.kind,
-                        "causes": [{"reason": reason, "message": message, "field": field}]})
+                        "causes": [{"reason": reason, "message": message, "field": field} for field, reason, message in causes]})
+
+
+# Kinds whose objects carry metadata.generation (a spec the server versions); ConfigMaps, Namespaces,
+# Nodes, Secrets and Services do not.
+GENERATION_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob", "PodDisruptionBudget",
+                    "CustomResourceDefinition", "Ingress", "Pod", "PriorityClass", "StorageClass"}
+
+
+def has_generation(resource):
+    return resource.kind in GENERATION_KINDS or bool(resource.origin)
+
+
+def manager_order(entry):
+    """How kube-apiserver sorts managedFields: Apply before Update, then by time (seconds), manager, subresource."""
+    return (entry["operation"], int(entry.get("seconds", 0)), entry["manager"], entry.get("subresource") or "")
+
+
+TERMINATING_CAUSE = "unable to create new content in namespace {ns} because it is being terminated"
 
 
 class Cluster:
@@ -63,6 +92,8 @@ class Cluster:
         self.managers = {}  # uid -> [{manager, operation, apiVersion, time, subresource, fields}]
         self.revision = 0
         self.node_index = {}  # node name -> last heartbeat time (from the RKE2 doubles)
+        self.events = []  # (revision, type, resource key, namespace, object) for watches, newest last
+        self.changed = threading.Condition(self.lock)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.put_system(self.builtin("", "v1", "namespaces"), {"metadata": {"name": name}})
         self.put_system(self.builtin("", "v1", "services"), {
@@ -85,7 +116,7 @@ class Cluster:
         """An object as the API returns it: in the version asked for, with managedFields rendered."""
         result = copy.deepcopy(obj)
         result["apiVersion"], result["kind"] = resource.group_version, resource.kind
-        entries = self.managers.get(obj["metadata"]["uid"], [])
+        entries = sorted(self.managers.get(obj["metadata"]["uid"], []), key=manager_order)
         if entries:
             result["metadata"]["managedFields"] = [
                 {k: v for k, v in {"manager": e["manager"], "operation": e["operation"], "apiVersion": e["apiVersion"],
@@ -103,29 +134,63 @@ class Cluster:
             key = (meta.get("namespace", ""), meta["name"])
             existing = self.bucket(resource).get(key)
             if existing is not None:
-                meta.update({k: existing["metadata"][k] for k in ("uid", "creationTimestamp", "generation")})
+                meta.update({k: existing["metadata"][k] for k in ("uid", "creationTimestamp", "generation") if k in existing["metadata"]})
             else:
-                meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now(), "generation": 1})
+                meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now()})
+                if has_generation(resource):
+                    meta["generation"] = 1
             self.defaults(resource, obj, existing)
             meta["resourceVersion"] = self.next_revision()
             obj["apiVersion"], obj["kind"] = resource.group_version, resource.kind
             self.bucket(resource)[key] = obj
             if manager and existing is None:
-                self.managers[meta["uid"]] = [{"manager": manager, "operation": "Update", "apiVersion": resource.group_version,
-                                               "time": now(), "fields": fieldsets.paths(obj)}]
+                self.managers[meta["uid"]] = [self.entry(manager, "Update", resource, fieldsets.paths(obj, kind=resource.kind))]
+            self.record("MODIFIED" if existing is not None else "ADDED", resource, obj)
             return obj
 
-    def set_status(self, resource, obj, status):
-        """A controller's status write: bumps resourceVersion only when something changed."""
+    def set_status(self, resource, obj, status, manager=None):
+        """A controller's status write: bumps resourceVersion only when something changed. A named
+        manager (kube-apiserver for CRDs, kube-controller-manager for workloads) owns status fields."""
         if obj.get("status") != status:
             obj["status"] = status
             obj["metadata"]["resourceVersion"] = self.next_revision()
+            if manager:
+                entries = self.managers.setdefault(obj["metadata"]["uid"], [])
+                mine = next((e for e in entries if e["manager"] == manager and e.get("subresource") == "status"), None)
+                if mine is None:
+                    mine = self.entry(manager, "Update", resource, set(), "status")
+                    entries.append(mine)
+                mine["fields"] = {p for p in fieldsets.paths({"status": status}, include_status=True)}
+            self.record("MODIFIED", resource, obj)
+
+    # ------------------------------------------------------------------------------------ events
+
+    def record(self, kind, resource, obj):
+        """Keeps the change for watches (the last 5000), as the API would show it then, and wakes them."""
+        item = self.present(resource, obj)
+        self.events.append((int(obj["metadata"]["resourceVersion"]), kind, resource.key, obj["metadata"].get("namespace", ""), item))
+        del self.events[:-5000]
+        self.changed.notify_all()
+
+    def events_after(self, position, resource, namespace, label_selector, timeout):
+        """The watch events of a resource (in a namespace) after a revision, waiting up to `timeout`."""
+        with self.lock:
+            def pending():
+                return [e for e in self.events if e[0] > position and e[2] == resource.key and (not namespace or e[3] == namespace)
+                        and (label_selector is None or label_selector.matches(e[4]["metadata"].get("labels") or {}))]
+            found = pending()
+            if not found and timeout > 0:
+                self.changed.wait(timeout=min(timeout, 1.0))
+                found = pending()
+            return [{"type": kind, "object": copy.deepcopy(obj)} for _, kind, _, _, obj in found]
 
     def defaults(self, resource, obj, existing):
         """What the API server fills in on write, for the kinds where Parvester reads it back."""
+        if resource.kind in ("Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Pod") and not resource.origin:
+            api_defaults.workload(resource.kind, obj)
         if resource.kind == "Namespace":
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            obj["status"] = {"phase": "Active"}
+            obj["status"] = (existing or {}).get("status") or {"phase": "Active"}
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
         elif resource.kind == "Service":
             spec = obj.setdefault("spec", {})
@@ -138,8 +203,18 @@ class Cluster:
                 for port in spec.get("ports") or []:
                     if not port.get("nodePort"):
                         port["nodePort"] = before.get(port.get("port")) or self.free_node_port(obj)
-        elif resource.kind in ("Deployment", "StatefulSet"):
-            obj.setdefault("spec", {}).setdefault("replicas", 1)
+        elif resource.kind == "CustomResourceDefinition":
+            spec = obj.setdefault("spec", {})
+            names = spec.setdefault("names", {})
+            if names.get("kind"):
+                names.setdefault("singular", names["kind"].lower())
+                names.setdefault("listKind", names["kind"] + "List")
+            spec.setdefault("conversion", {"strategy": "None"})
+            obj["status"] = (existing or {}).get("status") or {
+                "conditions": None, "acceptedNames": {"plural": "", "kind": ""},
+                "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")]}
+        elif resource.kind == "PodDisruptionBudget":
+            obj["status"] = (existing or {}).get("status") or {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
 
     # ----------------------------------------------------------------------------------- reading
 
@@ -150,22 +225,40 @@ class Cluster:
                 raise not_found(resource, name)
             return self.present(resource, obj)
 
-    def list(self, resource, namespace, label_selector=None, field_selector=None):
+    def list(self, resource, namespace, label_selector=None, field_selector=None, limit=None, token=None, with_kind=False):
+        """A LIST, paged like kube-apiserver's: `limit` matching items, and a `continue` token when any
+        object (matching or not) follows the last one in key order. The token pins the list's
+        resourceVersion to the first page's. Custom resource lists always carry `continue` ("")."""
         with self.lock:
-            items = []
-            for (ns, name), obj in sorted(self.bucket(resource).items()):
-                if namespace and ns != namespace:
-                    continue
+            revision, after = str(self.revision), None
+            if token:
+                try:
+                    revision, after = json.loads(__import__("base64").urlsafe_b64decode(token.encode()).decode())
+                    after = tuple(after)
+                except (ValueError, TypeError):
+                    raise StatusError(400, "BadRequest", "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+            keys = [k for k in sorted(self.bucket(resource)) if (not namespace or k[0] == namespace) and (after is None or k > after)]
+            items, more = [], False
+            for index, key in enumerate(keys):
+                obj = self.bucket(resource)[key]
                 if label_selector and not label_selector.matches(obj["metadata"].get("labels") or {}):
                     continue
                 if field_selector and not field_selector(obj):
                     continue
                 item = self.present(resource, obj)
-                if not resource.origin:  # typed built-in lists carry no kind/apiVersion per item
+                if not resource.origin and not with_kind:  # typed built-in lists carry no kind/apiVersion per item
                     item.pop("apiVersion"), item.pop("kind")
                 items.append(item)
-            return {"kind": resource.kind + "List", "apiVersion": resource.group_version,
-                    "metadata": {"resourceVersion": str(self.revision)}, "items": items}
+                if limit and len(items) == limit:
+                    more = index + 1 < len(keys)
+                    after = key
+                    break
+            meta = {"resourceVersion": revision}
+            if more:
+                meta["continue"] = __import__("base64").urlsafe_b64encode(json.dumps([revision, list(after)]).encode()).decode()
+            elif resource.origin:
+                meta["continue"] = ""
+            return {"kind": resource.kind + "List", "apiVersion": resource.group_version, "metadata": meta, "items": items}
 
     # ----------------------------------------------------------------------------------- writing
 
@@ -195,7 +288,8 @@ class Cluster:
         elif meta.get("name") and not (len(meta["name"]) <= 253 and DNS_SUBDOMAIN.fullmatch(meta["name"])):
             raise invalid(resource, meta["name"], "metadata.name", "FieldValueInvalid",
                           f'Invalid value: "{meta["name"]}": a lowercase RFC 1123 subdomain must consist of lower case '
-                          "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")
+                          "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+                          "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
         if resource.namespaced:
             if meta.get("namespace") not in (None, "", namespace):
                 raise StatusError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
@@ -233,14 +327,23 @@ class Cluster:
                     raise invalid(resource, name, f"spec.ports[{index}].nodePort", "FieldValueInvalid",
                                   f"Invalid value: {node_port}: provided port is already allocated")
         if resource.kind in ("Deployment", "DaemonSet", "StatefulSet"):
+            causes = []
             spec = obj.get("spec") or {}
-            selector = (spec.get("selector") or {}).get("matchLabels")
+            selector = (spec.get("selector") or {}).get("matchLabels") or {}
             if not spec.get("selector"):
-                raise invalid(resource, name, "spec.selector", "FieldValueRequired", "Required value")
+                causes.append(("spec.selector", "FieldValueRequired", "Required value"))
             labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-            if selector and any(labels.get(k) != v for k, v in selector.items()):
-                raise invalid(resource, name, "spec.template.metadata.labels", "FieldValueInvalid",
-                              f"Invalid value: {json.dumps(labels)}: `selector` does not match template `labels`")
+            if not spec.get("selector") or any(labels.get(k) != v for k, v in selector.items()):
+                causes.append(("spec.template.metadata.labels", "FieldValueInvalid",
+                               f"Invalid value: {json.dumps(labels, separators=(',', ':'))}: `selector` does not match template `labels`"))
+            for index, volume in enumerate(((spec.get("template") or {}).get("spec") or {}).get("volumes") or []):
+                for source in ("secret", "configMap", "projected", "downwardAPI"):
+                    mode = (volume.get(source) or {}).get("defaultMode")
+                    if isinstance(mode, int) and not 0 <= mode <= 0o777:
+                        causes.append((f"spec.template.spec.volumes[{index}].{source}.defaultMode", "FieldValueInvalid",
+                                       f"Invalid value: {mode}: must be a number between 0 and 0777 (octal), both inclusive"))
+            if causes:
+                raise invalid_all(resource, name, causes)
         if resource.kind == "CustomResourceDefinition":
             spec = obj.get("spec") or {}
             expected = f"{(spec.get('names') or {}).get('plural')}.{spec.get('group')}"
@@ -254,17 +357,22 @@ class Cluster:
         strip = lambda o: {k: v for k, v in o.items() if k not in ("metadata", "status", "apiVersion", "kind")}
         return strip(before) != strip(after)
 
-    def commit(self, resource, key, before, after, dry_run):
-        """Stores `after` when it differs from `before`; returns (object, changed)."""
+    def commit(self, resource, key, before, after, dry_run, managers_changed=False):
+        """Stores `after` when it differs from `before`, or when only its managedFields changed (that is a
+        write too: a new resourceVersion); returns (object, changed)."""
         meta = after["metadata"]
         if before is not None and json.dumps(before, sort_keys=True) == json.dumps(after, sort_keys=True):
-            return before, False
-        if before is not None and self.generation_changed(resource, before, after):
+            if not managers_changed or dry_run:
+                return before, False
+        if before is not None and "generation" in before["metadata"] and self.generation_changed(resource, before, after):
             meta["generation"] = before["metadata"].get("generation", 1) + 1
         if dry_run:
             return after, True
         meta["resourceVersion"] = self.next_revision()
         self.bucket(resource)[key] = after
+        self.record("MODIFIED" if before is not None else "ADDED", resource, after)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and resource.kind != "Namespace":
+            self.remove(resource, key, after)  # the last finalizer went: deleted now
         return after, True
 
     def create(self, resource, namespace, obj, manager, dry_run=False):
@@ -277,21 +385,35 @@ class Cluster:
             if key in self.bucket(resource):
                 raise StatusError(409, "AlreadyExists", f'{qualified(resource)} "{meta["name"]}" already exists',
                                   {"name": meta["name"], "group": resource.group, "kind": resource.plural})
+            self.check_not_terminating(resource, namespace, meta["name"])
             for field in ("resourceVersion", "managedFields"):
                 meta.pop(field, None)
-            meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now(), "generation": 1})
+            meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now()})
+            if has_generation(resource):
+                meta["generation"] = 1
             if resource.has_status:
                 obj.pop("status", None)
             self.defaults(resource, obj, None)
+            if not dry_run:  # before the commit, so that watchers see the object with its managers
+                self.managers[meta["uid"]] = [self.entry(manager, "Update", resource, fieldsets.paths(obj, kind=resource.kind))]
             stored, _ = self.commit(resource, key, None, obj, dry_run)
             if not dry_run:
-                self.managers[meta["uid"]] = [self.entry(manager, "Update", resource, fieldsets.paths(obj))]
                 self.after_write(resource, stored)
             return self.present(resource, stored)
 
     def entry(self, manager, operation, resource, fields, subresource=None):
         return {"manager": manager, "operation": operation, "apiVersion": resource.group_version, "time": now(),
-                "fields": set(fields), "subresource": subresource}
+                "seconds": int(time.time()), "fields": set(fields), "subresource": subresource}
+
+    def check_not_terminating(self, resource, namespace, name):
+        """No new objects in a namespace being deleted (403 Forbidden, as the NamespaceLifecycle admission says)."""
+        if not resource.namespaced or not namespace:
+            return
+        ns = self.bucket(self.builtin("", "v1", "namespaces")).get(("", namespace))
+        if ns is not None and ns["metadata"].get("deletionTimestamp"):
+            raise StatusError(403, "Forbidden", f'{qualified(resource)} "{name}" is forbidden: ' + TERMINATING_CAUSE.format(ns=namespace),
+                              {"name": name, "kind": resource.plural, "causes": [
+                                  {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated", "field": "metadata.namespace"}]})
 
     def existing(self, resource, namespace, name):
         key = (namespace if resource.namespaced else "", name)
@@ -321,8 +443,9 @@ class Cluster:
             after["status"] = copy.deepcopy(obj.get("status"))
             return after
         after = copy.deepcopy(obj)
-        for field in ("uid", "creationTimestamp", "generation", "resourceVersion"):
-            after["metadata"][field] = before["metadata"][field]
+        for field in ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp"):
+            if field in before["metadata"]:
+                after["metadata"][field] = before["metadata"][field]
         after["metadata"].pop("managedFields", None)
         if resource.has_status:
             after.pop("status", None)
@@ -341,7 +464,7 @@ class Cluster:
     def take_changed_fields(self, resource, before, after, manager, subresource):
         """An Update takes ownership of what it changed, from whoever owned it, without conflicts."""
         include_status = subresource == "status"
-        current = fieldsets.paths(after, include_status=include_status)
+        current = fieldsets.paths(after, include_status=include_status, kind=resource.kind)
         changed = {p for p in current if fieldsets.differs(before, after, p)}
         entries = self.managers.setdefault(after["metadata"]["uid"], [])
         for e in entries:
@@ -375,7 +498,7 @@ class Cluster:
                 raise StatusError(400, "BadRequest", "PATCH requests with apply must have a fieldManager query parameter")
             self.check_body(resource, config, namespace, name)
             include_status = subresource == "status"
-            applied = fieldsets.paths(config, include_status=include_status)
+            applied = fieldsets.paths(config, include_status=include_status, kind=resource.kind)
             if not include_status and resource.has_status:
                 config.pop("status", None)
             key = (namespace if resource.namespaced else "", name)
@@ -386,6 +509,12 @@ class Cluster:
                 return self.create_by_apply(resource, key, config, applied, manager, dry_run)
 
             entries = self.managers.setdefault(before["metadata"]["uid"], [])
+            managers_changed = False
+            if not entries:
+                # An object nobody manages (created before server-side apply, or by an apply that owned
+                # nothing): the server first gives every field it has to "before-first-apply".
+                entries.append(self.entry("before-first-apply", "Update", resource, fieldsets.paths(before, kind=resource.kind)))
+                managers_changed = not dry_run
             mine = next((e for e in entries if e["manager"] == manager and e["operation"] == "Apply"
                          and e.get("subresource") == subresource), None)
             others = [e for e in entries if e is not mine]
@@ -410,63 +539,206 @@ class Cluster:
                 body["metadata"] = {k: v for k, v in config["metadata"].items() if k not in fieldsets.UNOWNED_METADATA}
             fieldsets.merge(after, body)
             self.defaults(resource, after, before)
-            stored, changed = self.commit(resource, key, before, after, dry_run)
             if dry_run:
+                stored, changed = self.commit(resource, key, before, after, dry_run)
                 return self.present(resource, stored), changed
+            snapshot = [(e["manager"], e["operation"], e.get("subresource"), frozenset(e["fields"])) for e in entries]
             for e, path in conflicts:  # forced: the field moves to us
                 e["fields"].discard(path)
             if mine is None:
                 mine = self.entry(manager, "Apply", resource, applied, subresource)
+                if json.dumps(before, sort_keys=True) == json.dumps(after, sort_keys=True):
+                    mine["time"], mine["seconds"] = None, 0  # co-owning what is already there: kube-apiserver records no time
                 entries.append(mine)
-            if mine["fields"] != applied or changed:
-                mine["fields"], mine["time"], mine["apiVersion"] = applied, now(), resource.group_version
+            if mine["fields"] != applied:
+                mine["fields"], mine["time"], mine["seconds"], mine["apiVersion"] = applied, now(), int(time.time()), resource.group_version
             entries[:] = [e for e in entries if e["fields"]]
+            managers_changed |= snapshot != [(e["manager"], e["operation"], e.get("subresource"), frozenset(e["fields"])) for e in entries]
+            stored, changed = self.commit(resource, key, before, after, dry_run, managers_changed)
             if changed:
                 self.after_write(resource, stored)
             return self.present(resource, stored), changed
 
     def create_by_apply(self, resource, key, config, applied, manager, dry_run):
         meta = config["metadata"]
+        self.check_not_terminating(resource, key[0], key[1])
         for field in ("resourceVersion", "managedFields", "uid"):
             meta.pop(field, None)
-        meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now(), "generation": 1})
+        meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now()})
+        if has_generation(resource):
+            meta["generation"] = 1
         self.defaults(resource, config, None)
+        if not dry_run and applied:  # an apply that owns nothing (a bare Namespace) leaves no entry
+            self.managers[meta["uid"]] = [self.entry(manager, "Apply", resource, applied)]
         stored, _ = self.commit(resource, key, None, config, dry_run)
         if not dry_run:
-            self.managers[meta["uid"]] = [self.entry(manager, "Apply", resource, applied)]
             self.after_write(resource, stored)
         return self.present(resource, stored), True
 
     def delete(self, resource, namespace, name, dry_run=False):
+        """DELETE as kube-apiserver does it: an object with finalizers (a Namespace always: "kubernetes";
+        a CRD: customresourcecleanup) gets a deletionTimestamp and is returned as it now is; the
+        controllers finish the job. Anything else goes at once and the answer is a Status."""
         with self.lock:
             key, obj = self.existing(resource, namespace, name)
+            if resource.kind in ("Namespace", "CustomResourceDefinition") or obj["metadata"].get("finalizers"):
+                if dry_run or obj["metadata"].get("deletionTimestamp"):
+                    return self.present(resource, obj)
+                after = copy.deepcopy(obj)
+                after["metadata"]["deletionTimestamp"] = now()
+                if resource.kind == "Namespace":
+                    after["status"] = {"phase": "Terminating"}
+                if resource.kind == "CustomResourceDefinition":
+                    after["metadata"]["finalizers"] = ["customresourcecleanup.apiextensions.k8s.io"]
+                stored, _ = self.commit(resource, key, obj, after, False)
+                return self.present(resource, stored)
             if not dry_run:
-                del self.bucket(resource)[key]
-                self.managers.pop(obj["metadata"]["uid"], None)
-                self.after_delete(resource, obj)
-            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                    "details": {"name": name, "group": resource.group, "kind": resource.plural, "uid": obj["metadata"]["uid"]}}
+                self.remove(resource, key, obj)
+            details = {"name": name, "group": resource.group, "kind": resource.plural, "uid": obj["metadata"]["uid"]}
+            if not resource.group:
+                del details["group"]
+            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
-    # ------------------------------------------------------------------------------ side effects
-
-    def after_write(self, resource, obj):
-        if resource.kind == "Namespace":
-            sa = self.builtin("", "v1", "serviceaccounts")
-            if ("" if not sa.namespaced else obj["metadata"]["name"], "default") not in self.bucket(sa):
-                self.put_system(sa, {"metadata": {"name": "default", "namespace": obj["metadata"]["name"]}})
-
-    def after_delete(self, resource, obj):
-        if resource.kind == "Namespace":  # the namespace controller empties it
-            for bucket_key, bucket in self.objects.items():
-                for key in [k for k in bucket if k[0] == obj["metadata"]["name"]]:
-                    self.managers.pop(bucket[key]["metadata"]["uid"], None)
-                    del bucket[key]
-        elif resource.kind == "CustomResourceDefinition":  # its objects go with it
+    def remove(self, resource, key, obj):
+        """The object is gone: from the store, its managers, and (for a CRD) its kind and objects."""
+        self.bucket(resource).pop(key, None)
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = self.next_revision()
+        self.record("DELETED", resource, gone)
+        self.managers.pop(obj["metadata"]["uid"], None)
+        if resource.kind == "CustomResourceDefinition":
             spec = obj.get("spec") or {}
             doomed = self.objects.pop((spec.get("group"), (spec.get("names") or {}).get("plural")), {})
             for o in doomed.values():
                 self.managers.pop(o["metadata"]["uid"], None)
             self.registry.replace_origin(obj["metadata"]["name"], [])
+
+    def finish_namespace(self, namespace_obj):
+        """The namespace controller: deletes what the namespace holds, then the namespace once empty
+        (objects with finalizers wait for them)."""
+        name = namespace_obj["metadata"]["name"]
+        remaining = 0
+        for resource in list(self.registry.all()):
+            if not resource.namespaced:
+                continue
+            for key, obj in list(self.bucket(resource).items()):
+                if key[0] != name:
+                    continue
+                remaining += 1
+                if obj["metadata"].get("finalizers"):
+                    if not obj["metadata"].get("deletionTimestamp"):
+                        after = copy.deepcopy(obj)
+                        after["metadata"]["deletionTimestamp"] = now()
+                        self.commit(resource, key, obj, after, False)
+                else:
+                    self.remove(resource, key, obj)
+                    remaining -= 1
+        if remaining == 0:
+            self.remove(self.builtin("", "v1", "namespaces"), ("", name), namespace_obj)
+
+    def finish_crd(self, crd):
+        """customresourcecleanup: the CRD's objects go, then the CRD."""
+        self.remove(self.builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions"), ("", crd["metadata"]["name"]), crd)
+
+    # ------------------------------------------------------------------------------ side effects
+
+    def after_write(self, resource, obj):
+        if resource.kind == "Namespace" and not obj["metadata"].get("deletionTimestamp"):
+            name = obj["metadata"]["name"]
+            sa = self.builtin("", "v1", "serviceaccounts")
+            if (name, "default") not in self.bucket(sa):
+                self.put_system(sa, {"metadata": {"name": "default", "namespace": name}})
+            # the root CA publisher of kube-controller-manager, in every namespace
+            configmaps = self.builtin("", "v1", "configmaps")
+            if (name, "kube-root-ca.crt") not in self.bucket(configmaps):
+                self.put_system(configmaps, {"metadata": {"name": "kube-root-ca.crt", "namespace": name, "annotations": {
+                    "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+                    "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nlab\n-----END CERTIFICATE-----\n"}}, manager="kube-controller-manager")
+
+    # ------------------------------------------------------------------------ subresources, schema
+
+    def scale(self, resource, namespace, name):
+        with self.lock:
+            _, obj = self.existing(resource, namespace, name)
+            return self.scale_of(obj)
+
+    @staticmethod
+    def scale_of(obj):
+        meta = obj["metadata"]
+        selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+                "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+                "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                           "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}}
+
+    def set_replicas(self, resource, namespace, name, replicas, manager, dry_run):
+        with self.lock:
+            key, before = self.existing(resource, namespace, name)
+            after = copy.deepcopy(before)
+            after.setdefault("spec", {})["replicas"] = replicas
+            stored = self.finish_update(resource, key, before, after, manager, None, dry_run)
+            return self.scale_of(stored)
+
+    def evict(self, resource, namespace, name, body):
+        """policy/v1 Eviction: refused with 429 while a PodDisruptionBudget selecting the pod allows no
+        disruption; a Pending (or finished) pod is evicted regardless, as the real server does."""
+        with self.lock:
+            key, pod = self.existing(resource, namespace, name)
+            phase = (pod.get("status") or {}).get("phase", "Pending")
+            if phase == "Running":
+                pdbs = self.bucket(self.builtin("policy", "v1", "poddisruptionbudgets"))
+                labels = pod["metadata"].get("labels") or {}
+                for (ns, pdb_name), pdb in sorted(pdbs.items()):
+                    selector = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+                    if ns != namespace or not selector or any(labels.get(k) != v for k, v in selector.items()):
+                        continue
+                    needs, healthy = self.pdb_health(namespace, pdb)
+                    if healthy - 1 < needs:
+                        raise StatusError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                                          {"causes": [{"reason": "DisruptionBudget",
+                                                       "message": f"The disruption budget {pdb_name} needs {needs} healthy pods and has {healthy} currently"}]})
+            self.remove(resource, key, pod)
+            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def pdb_health(self, namespace, pdb):
+        """(pods the budget needs healthy, pods Ready now) among the pods it selects."""
+        selector = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        pods = [p for (ns, _), p in self.bucket(self.builtin("", "v1", "pods")).items()
+                if ns == namespace and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        healthy = sum(1 for p in pods if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                             for c in (p.get("status") or {}).get("conditions") or []))
+        spec = pdb.get("spec") or {}
+        needs = spec.get("minAvailable", 0) if isinstance(spec.get("minAvailable"), int) else 0
+        if isinstance(spec.get("maxUnavailable"), int):
+            needs = max(0, len(pods) - spec["maxUnavailable"])
+        return needs, healthy
+
+    def check_schema(self, resource, body, strict, applying, namespace=None, name=None):
+        """A custom resource against its CRD's structural schema (see schema.py); returns the Warning
+        headers of a create or update that pruned fields."""
+        if not resource.origin or resource.origin.startswith("apiservice:") or not isinstance(body, dict):
+            return []
+        with self.lock:
+            crd = self.bucket(self.builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions")).get(("", resource.origin))
+        if crd is None:
+            return []
+        structural = schema.version_schema(crd, resource.version)
+        found = schema.problems(structural, body)
+        if applying and found:
+            kind, path, detail = found[0]
+            where = f"{namespace}/{name}" if namespace else name
+            raise StatusError(500, "", f"failed to create typed patch object ({where}; {resource.group_version}, Kind={resource.kind}): {path}: {detail}")
+        wrong = [(p[1:], "FieldValueTypeInvalid", f'Invalid value: "{d.split("got ")[-1]}": {p[1:]} in body must be of type {d.split(" ")[1]}')
+                 for k, p, d in found if k == "type"]
+        if wrong:
+            meta_name = (body.get("metadata") or {}).get("name", "")
+            raise invalid_all(resource, meta_name, wrong)
+        unknown = [p[1:] for k, p, _ in found if k == "unknown"]
+        if unknown and strict:
+            raise StatusError(400, "BadRequest", "strict decoding error: " + ", ".join(f'unknown field "{u}"' for u in unknown))
+        schema.prune(structural, body)
+        return [f'299 - "unknown field \\"{u}\\""' for u in unknown]
 
 
 def _merge_patch(target, patch):
@@ -481,7 +753,9 @@ def _merge_patch(target, patch):
 
 
 def _apply_conflict(conflicts):
-    causes = [{"type": "FieldManagerConflict", "message": f'conflict with "{e["manager"]}" using {e["apiVersion"]}',
+    # An Update manager is named with the API version it wrote in; an Apply manager is not.
+    causes = [{"reason": "FieldManagerConflict",
+               "message": f'conflict with "{e["manager"]}"' + (f' using {e["apiVersion"]}' if e["operation"] == "Update" else ""),
                "field": fieldsets.describe(path)} for e, path in conflicts]
     count = len(conflicts)
     lines = "\n".join(f'- {c["message"]}: {c["field"]}' for c in causes)
