@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Server-side apply benchmark against the lab's API double, measured in one run: 500 objects (10
-namespaces, 10 CRDs, 10 custom objects and 470 ConfigMaps across the namespaces) applied by Parvester's
-applier in parallel (width 8) vs the same client one object at a time (width 1), alternately, fresh
-names each round. Brings up its own one-node lab cluster and tears it down."""
+namespaces, 10 CRDs each with a custom object, 470 ConfigMaps across the namespaces) applied by
+Parvester's applier (width 8), first creating them, then again with nothing to change (a no-op), fresh
+names each round. Reports wall time, the requests Parvester sent (counted by the API double, by User-Agent)
+and requests per object. Brings up its own one-node lab cluster and tears it down."""
+import http.client
+import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -37,11 +41,27 @@ spec:
     return len(docs)
 
 
-def timed(kubeconfig, width, path):
-    out = subprocess.run([BENCH, "apply", kubeconfig, str(width), path], capture_output=True, text=True)
+def double(method, path):
+    """The API double's own endpoint on its Unix socket (request counters)."""
+    state = json.load(open(os.path.join(LAB, "lab.json")))
+    connection = http.client.HTTPConnection("localhost")
+    connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.sock.connect(state["kube_socket"])
+    connection.request(method, path)
+    return json.loads(connection.getresponse().read() or b"{}")
+
+
+def parvester_requests():
+    return sum(n for counts in double("GET", "/_lab/requests").values()
+               for agent, n in counts.get("userAgents", {}).items() if agent.startswith("parvester/"))
+
+
+def timed(kubeconfig, path):
+    double("DELETE", "/_lab/requests")
+    out = subprocess.run([BENCH, "apply", kubeconfig, str(WIDTH), path], capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"apply failed: {out.stderr}")
-    return float(out.stdout.strip())
+    return float(out.stdout.strip()), parvester_requests()
 
 
 def main():
@@ -56,16 +76,20 @@ def main():
         state = os.path.join(work, "state")
         up_bench.up(inventory, state)
         kubeconfig = os.path.join(state, "kubeconfig")
-        parallel, serial = [], []
+        create, noop = [], []
         count = 0
         for round_ in range(ROUNDS):
-            for width, results in ((WIDTH, parallel), (1, serial)):
-                path = os.path.join(work, f"m-{round_}-{width}.yaml")
-                count = manifest(path, f"r{round_}w{width}")
-                results.append(timed(kubeconfig, width, path))
-        p, s = statistics.median(parallel), statistics.median(serial)
-        print(f"apply {count} objects (10 namespaces, 10 CRDs), median of {ROUNDS}: parallel (width {WIDTH}) {p:.2f}s "
-              f"= {count / p:.0f} objects/s; one at a time {s:.2f}s = {count / s:.0f} objects/s; ratio {s / p:.2f}x faster")
+            path = os.path.join(work, f"m-{round_}.yaml")
+            count = manifest(path, f"r{round_}")
+            create.append(timed(kubeconfig, path))
+            noop.append(timed(kubeconfig, path))
+        for name, runs in (("create", create), ("no-op", noop)):
+            seconds = statistics.median(r[0] for r in runs)
+            requests = statistics.median(r[1] for r in runs)
+            print(f"apply {count} objects (10 namespaces, 10 CRDs), {name}, median of {ROUNDS} (width {WIDTH}): {seconds:.2f}s "
+                  f"= {count / seconds:.0f} objects/s; {requests:.0f} requests = {requests / count:.2f} per object")
+        c, n = statistics.median(r[0] for r in create), statistics.median(r[0] for r in noop)
+        print(f"apply: no-op / create wall time = {n / c:.2f}")
     finally:
         up_bench.lab("down")
 
