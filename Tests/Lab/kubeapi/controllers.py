@@ -4,11 +4,15 @@ They run every TICK seconds over every cluster, holding its lock, and only ever 
 create the objects a real operator would create). Delays are short but never zero, so a client that
 does not wait breaks here as it would on a real cluster.
 """
+import copy
 import ipaddress
+import os
 import threading
 import time
 import urllib.parse
 import urllib.request
+
+import yaml
 
 from . import uploadproxy, virtapi
 from .resources import Resource
@@ -28,9 +32,18 @@ KUBEVIRT_CRDS = [("virtualmachines", "VirtualMachine", ["vm", "vms"]),
                  ("virtualmachineinstances", "VirtualMachineInstance", ["vmi", "vmis"]),
                  ("virtualmachineinstancemigrations", "VirtualMachineInstanceMigration", ["vmim"]),
                  ("virtualmachineinstancereplicasets", "VirtualMachineInstanceReplicaSet", ["vmirs"])]
-CDI_CRDS = [("datavolumes", "DataVolume", ["dv", "dvs"]), ("cdiconfigs", "CDIConfig", [], "Cluster"),
-            ("storageprofiles", "StorageProfile", [], "Cluster"), ("datasources", "DataSource", ["das"]),
-            ("dataimportcrons", "DataImportCron", ["dic"])]
+# CDI's operator installs the CRDs of cdi-crds.yaml (all but the CDI CRD itself, which its release
+# file carries): the real ones, with their structural schemas, from the project's shared/ folder.
+UPSTREAM = os.environ.get("PARVESTER_UPSTREAM_MANIFESTS") or \
+    os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../shared/upstream-manifests"))
+_CDI_CRDS = []
+
+
+def cdi_crds():
+    if not _CDI_CRDS:
+        with open(os.path.join(UPSTREAM, "cdi-crds.yaml")) as f:
+            _CDI_CRDS.extend(d for d in yaml.safe_load_all(f) if d and d["metadata"]["name"] != "cdis.cdi.kubevirt.io")
+    return _CDI_CRDS
 
 
 def condition(kind, status, reason="", message=""):
@@ -302,7 +315,8 @@ class Controllers:
         return self.ensure_components(cluster, namespace, ["virt-api", "virt-controller"], ["virt-handler"])
 
     def deploy_cdi(self, cluster, namespace):
-        self.ensure_crds(cluster, "cdi.kubevirt.io", "v1beta1", CDI_CRDS)
+        for crd in cdi_crds():
+            self.ensure(cluster, "apiextensions.k8s.io", "v1", "customresourcedefinitions", copy.deepcopy(crd))
         self.ensure(cluster, "", "v1", "services", {
             "metadata": {"name": "cdi-uploadproxy", "namespace": namespace, "labels": {"cdi.kubevirt.io": "cdi-uploadproxy"}},
             "spec": {"selector": {"cdi.kubevirt.io": "cdi-uploadproxy"}, "ports": [{"port": 443, "targetPort": 8443, "protocol": "TCP"}]}})

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """The lab's manifest and image server, on the management network (HTTP :8080, HTTPS :8443).
 
-Serves the stand-in release manifests of this directory at the paths of the real release URLs, the
-host name becoming the first path element, for any version in the path:
+Serves the components' real release files (../shared/upstream-manifests beside the checkout) at the
+paths of the real release URLs, the host name becoming the first path element, for any version in the
+path. KubeVirt's and CDI's release files are assembled as their releases assemble them: the committed
+parts from ../shared, the generated parts (the virt-operator Deployment; cdi's Namespace, operator RBAC
+and Deployment) from release-generated/ here:
 
   /github.com/kubevirt/kubevirt/releases/download/VERSION/kubevirt-operator.yaml    (and kubevirt-cr.yaml)
   /github.com/kubevirt/containerized-data-importer/releases/download/VERSION/cdi-operator.yaml  (and cdi-cr.yaml)
@@ -25,6 +28,7 @@ its own requests.
 """
 import hashlib
 import http.server
+import os
 import re
 import socket
 import ssl
@@ -34,6 +38,8 @@ import time
 import urllib.parse
 
 HERE = __file__.rsplit("/", 1)[0]
+UPSTREAM = os.environ.get("PARVESTER_UPSTREAM_MANIFESTS") or \
+    os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../shared/upstream-manifests"))
 ROUTES = [
     (r"/github\.com/kubevirt/kubevirt/releases/download/(v[\w.+-]+)/(kubevirt-operator\.yaml|kubevirt-cr\.yaml)", True),
     (r"/github\.com/kubevirt/containerized-data-importer/releases/download/(v[\w.+-]+)/(cdi-operator\.yaml|cdi-cr\.yaml)", True),
@@ -57,13 +63,34 @@ def disk_image(size=4 << 20):
 IMAGE = disk_image()
 
 
+def upstream(name):
+    with open(os.path.join(UPSTREAM, name)) as f:
+        return f.read()
+
+
+def documents(text):
+    return [d for d in re.split(r"^---[ \t]*$", text, flags=re.M) if d.strip() and not all(
+        line.startswith("#") or not line.strip() for line in d.splitlines())]
+
+
+def release_file(name, version):
+    """A release file's text, as the component's release publishes it."""
+    generated = lambda file: open(f"{HERE}/release-generated/{file}").read().replace("@VERSION@", version)
+    if name == "kubevirt-operator.yaml":
+        return upstream("kubevirt-operator-no-deployment.yaml").rstrip("\n") + "\n---\n" + generated("virt-operator-deployment.yaml")
+    if name == "cdi-operator.yaml":
+        crd = next(d for d in documents(upstream("cdi-crds.yaml")) if re.search(r"^  name: cdis\.cdi\.kubevirt\.io$", d, flags=re.M))
+        namespace, rest = documents(generated("cdi-operator-parts.yaml"))[0], documents(generated("cdi-operator-parts.yaml"))[1:]
+        return "---\n".join(part.strip("\n") + "\n" for part in [namespace, crd] + rest)
+    return upstream(name)
+
+
 def manifest(path):
     for pattern, redirected in ROUTES:
         match = re.fullmatch(pattern, path)
         if match:
             version, name = match.groups()
-            with open(f"{HERE}/{name}") as f:
-                return f.read().replace("@VERSION@", version).encode(), redirected
+            return release_file(name, version).encode(), redirected
     return None, False
 
 
@@ -137,6 +164,9 @@ class Server(http.server.ThreadingHTTPServer):
 
 def main(argv):
     address, http_port, https_port, cert, key, access_log, artifacts, rke2_version = argv
+    if not os.path.isdir(UPSTREAM):
+        raise SystemExit(f"manifests: the components' release files are not at {UPSTREAM} (the project's shared/ folder, "
+                         "beside the checkout; or set PARVESTER_UPSTREAM_MANIFESTS)")
     Handler.access_log, Handler.artifacts, Handler.rke2_version = access_log, artifacts, rke2_version
     plain = Server((address, int(http_port)), Handler)
     secure = Server((address, int(https_port)), Handler)
