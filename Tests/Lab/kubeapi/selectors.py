@@ -58,13 +58,34 @@ class LabelSelector:
         return present if op == "exists" else not present
 
 
-def field_selector(text):
-    """metadata.name and metadata.namespace, the fields every resource supports."""
+# The fields each kind can be selected on besides metadata.name and metadata.namespace (kube-apiserver's
+# field label conversions): kubectl describe lists an object's events by involvedObject; drains list a
+# node's pods by spec.nodeName.
+FIELDS = {
+    "Event": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+              "reportingComponent", "source", "type"},
+    "Pod": {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase",
+            "status.podIP", "status.nominatedNodeName"},
+    "Node": {"spec.unschedulable"},
+    "Secret": {"type"},
+}
+
+
+def field_selector(text, kind=None):
+    """`path=value`, `path==value`, `path!=value` terms on the fields the kind supports."""
+    allowed = {"metadata.name", "metadata.namespace"} | FIELDS.get(kind, set())
     checks = []
     for term in _split(text):
-        match = re.fullmatch(r"\s*(metadata\.name|metadata\.namespace)\s*(==|=|!=)\s*([^,]*)\s*", term)
-        if not match:
-            raise StatusError(400, "BadRequest", f'"{term.strip()}" is not a known field selector: only "metadata.name", "metadata.namespace"')
+        match = re.fullmatch(r"\s*([A-Za-z.]+)\s*(==|=|!=)\s*([^,]*)\s*", term)
+        if not match or match.group(1) not in allowed:
+            field = match.group(1) if match else term.strip()
+            raise StatusError(400, "BadRequest", f'"{field}" is not a known field selector: only "' + '", "'.join(sorted(allowed)) + '"')
         field, op, value = match.groups()
-        checks.append((field.split(".")[1], op != "!=", value))
-    return lambda obj: all((obj["metadata"].get(f, "") == v) == equal for f, equal, v in checks)
+        checks.append((field.split("."), op != "!=", value))
+
+    def value_of(obj, path):
+        for key in path:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        return "" if obj is None else str(obj).lower() if isinstance(obj, bool) else str(obj)
+    return lambda obj: all((value_of(obj, path) == v) == equal for path, equal, v in checks)

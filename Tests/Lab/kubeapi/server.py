@@ -28,7 +28,7 @@ import urllib.parse
 
 import yaml
 
-from . import resources, uploadproxy, virtapi
+from . import openapi, resources, uploadproxy, virtapi
 from .controllers import Controllers
 from .selectors import LabelSelector, field_selector
 from .store import Cluster, StatusError
@@ -235,6 +235,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         accept = self.headers.get("Accept", "")
         if path in ("/readyz", "/livez", "/healthz"):
             return 200, b"ok", "text/plain"
+        if method == "GET" and path == "/openapi/v3":
+            with state.lock:
+                return 200, openapi.index(state.registry), "application/json"
+        if method == "GET" and path.startswith("/openapi/v3/"):
+            parts = path[len("/openapi/v3/"):].split("/")
+            group, version = ("", parts[1]) if parts[0] == "api" and len(parts) == 2 else \
+                (parts[1], parts[2]) if parts[0] == "apis" and len(parts) == 3 else (None, None)
+            with state.lock:
+                document = openapi.document(state.registry, group, version) if version else None
+            if document is None:
+                raise PageNotFound()
+            return 200, document, "application/json"
         if path == "/version":
             return 200, {"major": "1", "minor": "28", "gitVersion": "v1.28.11+rke2r1", "platform": "linux/amd64"}, "application/json"
         if method == "GET" and path in ("/api", "/apis") and "as=APIGroupDiscoveryList" in accept and not faults.legacy_discovery:
@@ -292,7 +304,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 200, state.get(r, ns, name), "application/json"
         if method == "GET":
             labels = LabelSelector(query["labelSelector"]) if query.get("labelSelector") else None
-            fields = field_selector(query["fieldSelector"]) if query.get("fieldSelector") else None
+            fields = field_selector(query["fieldSelector"], r.kind) if query.get("fieldSelector") else None
             limit = int(query["limit"]) if query.get("limit", "").isdigit() and int(query["limit"]) > 0 else None
             return 200, state.list(r, ns, labels, fields, limit=limit, token=query.get("continue")), "application/json"
         if method == "POST" and not name:
