@@ -72,8 +72,8 @@ struct UpComponentsTests {
         let bumped = try await cluster.up(["--output", "json"], environment: cache)
         #expect(bumped.status == 0, "\(bumped.stdout.suffix(1500))")
         #expect(bumped.outcomes.filter { $0.outcome == "changed" }.map(\.phase) == ["component-kubevirt"])
-        let operator = try probe.request("GET", "/apis/apps/v1/namespaces/kubevirt/deployments/virt-operator")
-        #expect(operator.body.contains("virt-operator:v1.1.2"))
+        let virtOperator = try probe.request("GET", "/apis/apps/v1/namespaces/kubevirt/deployments/virt-operator")
+        #expect(virtOperator.body.contains("virt-operator:v1.1.2"))
     }
 
     @Test func anInvalidObjectStopsWithTheServersMessageNamingFileAndObject() async throws {
