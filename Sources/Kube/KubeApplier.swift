@@ -116,7 +116,7 @@ public struct KubeApplier: Sendable {
                 throw KubeError(.api, "\(error.message). Its CRD is in this same apply, and a server dry run stores nothing, so the server cannot know the kind yet: this is the dry run's limit, not necessarily an error", status: 404, reason: "NotFound")
             }
             let namespace = resource.namespaced ? (object.namespace ?? defaultNamespace) : nil
-            name = "\(object.kind) \(namespace.map { "\($0)/" } ?? "")\(object.name)"
+            name = object.description(in: namespace)
             let path = resource.path(namespace: namespace, name: object.name)
             var before = live.state(resource, namespace: namespace, name: object.name)
             if case .unknown = before { before = await LiveObjects.one(resource, namespace, object.name, client: client) }

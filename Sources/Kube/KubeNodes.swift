@@ -5,7 +5,7 @@ public enum KubeNodes {
     public static func readiness(_ client: KubeHTTPClient) async throws -> [String: String] {
         let response = try await client.request("GET", "/api/v1/nodes")
         guard response.status == 200, let items = response.json?["items"] as? [[String: Any]] else {
-            throw KubeError(.api, "listing nodes answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))", status: response.status)
+            throw KubeError.status(response, doing: "listing nodes")
         }
         var result: [String: String] = [:]
         for item in items {

@@ -21,7 +21,10 @@ public struct KubeObject: Sendable {
 
     public var group: String { apiVersion.contains("/") ? String(apiVersion.split(separator: "/")[0]) : "" }
     public var version: String { String(apiVersion.split(separator: "/").last ?? "") }
-    public var description: String { "\(kind) \(namespace.map { "\($0)/" } ?? "")\(name)" }
+    public var description: String { description(in: namespace) }
+
+    /// `Kind NAMESPACE/NAME` once the namespace it goes to is known (a manifest may name none).
+    public func description(in namespace: String?) -> String { "\(kind) \(namespace.map { "\($0)/" } ?? "")\(name)" }
 
     /// The objects of a multi-document manifest; `List` objects are unpacked, empty documents skipped.
     public static func parse(_ text: String, source: String) throws -> [KubeObject] {

@@ -29,11 +29,12 @@ public struct KubeWaiter: Sendable {
     /// Deployments, DaemonSets and StatefulSets: rolled out; anything else: the `condition` True.
     public func waitReady(_ object: KubeObject, namespace: String?, condition: String? = nil, timeout: TimeInterval) async throws {
         let resource = try await discovery.resource(apiVersion: object.apiVersion, kind: object.kind)
-        let path = resource.path(namespace: resource.namespaced ? (object.namespace ?? namespace ?? "default") : nil, name: object.name)
+        let target = resource.namespaced ? (object.namespace ?? namespace ?? "default") : nil
+        let path = resource.path(namespace: target, name: object.name)
         if let condition {
-            try await poll("\(object.description) to be \(condition)", path, timeout: timeout) { Self.condition($0, condition) }
+            try await poll("\(object.description(in: target)) to be \(condition)", path, timeout: timeout) { Self.condition($0, condition) }
         } else {
-            try await poll("\(object.description) to roll out", path, timeout: timeout) { Self.rolledOut($0, kind: object.kind) }
+            try await poll("\(object.description(in: target)) to roll out", path, timeout: timeout) { Self.rolledOut($0, kind: object.kind) }
         }
     }
 
