@@ -28,6 +28,9 @@ public actor KubeDiscovery {
     private var generation = 0
     private var inFlight: (id: Int, task: Task<[String: KubeResource], Error>)?
     private var nextLoadID = 0
+    /// Kinds a fresh load did not have, and when: asked again within a second, they fail without yet
+    /// another load (a manifest of 200 objects of a kind whose CRD is missing costs one reload, not 200).
+    private var missing: [String: Date] = [:]
     public private(set) var usedAggregated = false
 
     public init(client: KubeHTTPClient) { self.client = client }
@@ -36,7 +39,9 @@ public actor KubeDiscovery {
         let key = "\(apiVersion.contains("/") ? apiVersion : "/" + apiVersion)/\(kind)"
         let seen = generation
         if let found = try await current()[key] { return found }
-        if let found = try await reload(unlessNewerThan: seen)[key] { return found }
+        let recentlyMissing = missing[key].map { Date().timeIntervalSince($0) < 1 } ?? false
+        if !recentlyMissing, let found = try await reload(unlessNewerThan: seen)[key] { return found }
+        if !recentlyMissing { missing[key] = Date() }
         throw KubeError(.api, "the server has no kind \(kind) in \(apiVersion) (is its CRD applied and Established?)", status: 404, reason: "NotFound")
     }
 
@@ -44,6 +49,7 @@ public actor KubeDiscovery {
     public func invalidate() {
         resources = nil
         inFlight = nil
+        missing = [:]
     }
 
     private func current() async throws -> [String: KubeResource] {
@@ -65,6 +71,7 @@ public actor KubeDiscovery {
                 resources = map
                 generation += 1
                 inFlight = nil
+                missing = [:]
             }
             return map
         } catch {

@@ -132,6 +132,17 @@ struct KubeClientTests {
         #expect(try count("GET /api") == 1 && count("GET /apis") == 1)
     }
 
+    @Test func objectsOfAMissingKindCostOneReloadNotOneEach() async throws {
+        let applier = applier()
+        _ = await applier.apply(try objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: warm, namespace: default}\n"))
+        try double.resetRequests()
+        let manifest = (0..<50).map { "apiVersion: nowhere.example.com/v1\nkind: Ghost\nmetadata: {name: g\($0), namespace: default}\n" }
+        let results = await applier.apply(try objects(manifest.joined(separator: "---\n")))
+        #expect(results.count == 50 && results.allSatisfy { $0.error?.contains("has no kind Ghost") == true }, "\(outcomes(results).prefix(2))")
+        let loads = try count("GET /apis")
+        #expect(loads <= 2, "discovery loaded \(loads) times for one missing kind")
+    }
+
     @Test func aNoOpApplySendsAboutOneRequestPerObject() async throws {
         var docs = (0..<5).map { "apiVersion: v1\nkind: Namespace\nmetadata: {name: noop-\($0)}\n" }
         docs += (0..<195).map { "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm\($0), namespace: noop-\($0 % 5)}\ndata: {i: \"\($0)\"}\n" }
