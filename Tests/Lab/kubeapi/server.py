@@ -356,10 +356,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if route.name is not None:
                 raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
             labels = LabelSelector(query["labelSelector"]) if query.get("labelSelector") else None
+            fields = field_selector(query["fieldSelector"], route.resource.kind) if query.get("fieldSelector") else None
             since = query.get("resourceVersion")
             start = state.revision
-            initial = [] if since not in (None, "", "0") else \
-                [{"type": "ADDED", "object": o} for o in state.list(route.resource, route.namespace or "", labels, with_kind=True)["items"]]
+            initial = [] if since not in (None, "", "0") and query.get("sendInitialEvents") != "true" else \
+                [{"type": "ADDED", "object": o} for o in state.list(route.resource, route.namespace or "", labels, fields, with_kind=True)["items"]]
         timeout = min(float(query.get("timeoutSeconds") or 1800), 300)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -374,10 +375,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             for event in initial:
                 chunk(event)
+            if query.get("sendInitialEvents") == "true":
+                # A watch-list (client-go's WatchListClient, kubectl 1.37): a bookmark marks the end of the
+                # initial events, as kube-apiserver sends it.
+                r = route.resource
+                chunk({"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": r.group_version, "metadata": {
+                    "resourceVersion": str(start), "annotations": {"k8s.io/initial-events-end": "true"}}}})
             position = int(since) if since not in (None, "", "0") else start
             deadline = time.time() + timeout
             while time.time() < deadline:
-                for event in state.events_after(position, route.resource, route.namespace, labels, deadline - time.time()):
+                for event in state.events_after(position, route.resource, route.namespace, labels, deadline - time.time(), fields):
                     position = int(event["object"]["metadata"]["resourceVersion"])
                     chunk(event)
             self.wfile.write(b"0\r\n\r\n")

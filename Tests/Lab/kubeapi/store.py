@@ -172,12 +172,13 @@ class Cluster:
         del self.events[:-5000]
         self.changed.notify_all()
 
-    def events_after(self, position, resource, namespace, label_selector, timeout):
+    def events_after(self, position, resource, namespace, label_selector, timeout, field_selector=None):
         """The watch events of a resource (in a namespace) after a revision, waiting up to `timeout`."""
         with self.lock:
             def pending():
                 return [e for e in self.events if e[0] > position and e[2] == resource.key and (not namespace or e[3] == namespace)
-                        and (label_selector is None or label_selector.matches(e[4]["metadata"].get("labels") or {}))]
+                        and (label_selector is None or label_selector.matches(e[4]["metadata"].get("labels") or {}))
+                        and (field_selector is None or field_selector(e[4]))]
             found = pending()
             if not found and timeout > 0:
                 self.changed.wait(timeout=min(timeout, 1.0))
