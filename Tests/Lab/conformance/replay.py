@@ -217,7 +217,7 @@ def kubectl_client_side_apply(client, stdin):
     return client.send("POST", path, obj)
 
 
-def run_scenario(port, scenario, verbose):
+def run_scenario(port, scenario):
     name = scenario["name"]
     cluster = f"conformance-{name}-{time.time()}"
     client = Client(port, cluster)
@@ -363,7 +363,7 @@ def main(argv):
     for file in files:
         with open(os.path.join(directory, file)) as f:
             scenario = json.load(f)
-        for step_id, status_ok, diffs in run_scenario(port, scenario, verbose):
+        for step_id, status_ok, diffs in run_scenario(port, scenario):
             steps += 1
             statuses += status_ok
             real = [d for d in diffs if not allowed(scenario["name"], step_id, d[0], d[1])]

@@ -337,14 +337,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method == "GET":
             return 200, state.scale(r, ns, name), "application/json"
         if method in ("PATCH", "PUT"):
-            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             body = parse_body(self.headers.get("Content-Type"), data, WRITE_TYPES if method == "PUT" else PATCH_TYPES[1:])
             replicas = ((body or {}).get("spec") or {}).get("replicas")
             if not isinstance(replicas, int):
                 raise StatusError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: must be an integer',
                                   {"name": name, "group": "autoscaling", "kind": "Scale",
                                    "causes": [{"reason": "FieldValueInvalid", "message": "must be an integer", "field": "spec.replicas"}]})
-            del kind
             return 200, state.set_replicas(r, ns, name, replicas, manager, dry_run), "application/json"
         raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
