@@ -46,7 +46,7 @@ enum SocketConnector {
         if Glibc.connect(fd, info.ai_addr, info.ai_addrlen) != 0 {
             guard errno == EINPROGRESS else { throw error(errno, endpoint: endpoint, node: node, timeout: timeout) }
             var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let remaining = Int32(max(0, deadline.timeIntervalSinceNow) * 1000)
+            let remaining = Int32(clamping: Int(min(max(0, deadline.timeIntervalSinceNow), 86_400) * 1000))
             let ready = poll(&pfd, 1, remaining)
             if ready == 0 { throw error(ETIMEDOUT, endpoint: endpoint, node: node, timeout: timeout) }
             var soError: Int32 = 0

@@ -44,7 +44,7 @@ public struct YAMLPath: Sendable, Hashable, CustomStringConvertible {
                 if k.isPlainIdentifier {
                     text += text.isEmpty ? k : ".\(k)"
                 } else {
-                    text += "[\(k.debugDescription)]"
+                    text += "[\(k.quoted)]"
                 }
             }
         }

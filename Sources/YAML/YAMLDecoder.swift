@@ -6,12 +6,30 @@ public struct YAMLDecoder: Sendable {
 
     public func decode<T: Decodable>(_ type: T.Type, from node: YAMLNode, file: String? = nil) throws -> T {
         do {
-            return try T(from: NodeDecoder(node: node, path: .root, root: node))
+            return try T(from: NodeDecoder(node: node, path: .root, root: node, log: nil))
         } catch let error as YAMLError {
             throw error.inFile(file)
         } catch let error as DecodingError {
             throw Self.translate(error, root: node).inFile(file)
         }
+    }
+
+    /// Decodes like `decode(_:from:file:)` but goes on past problems where it can (unknown keys, values
+    /// of optional fields, words of a choice, further list items), so one run reports them all. Throws
+    /// `YAMLErrors` with every problem in document order.
+    public func decodeReportingAll<T: Decodable>(_ type: T.Type, from node: YAMLNode, file: String? = nil) throws -> T {
+        let log = ProblemLog()
+        var value: T?
+        do {
+            value = try T(from: NodeDecoder(node: node, path: .root, root: node, log: log))
+        } catch {
+            log.record(error, root: node)
+        }
+        guard let value, log.problems.isEmpty else {
+            let sorted = log.problems.enumerated().sorted { ($0.element.mark, $0.offset) < ($1.element.mark, $1.offset) }
+            throw YAMLErrors(problems: sorted.map { $0.element.inFile(file) })
+        }
+        return value
     }
 
     /// Parses one document and decodes it; an empty document is decoded from an empty mapping's worth of null.
@@ -30,13 +48,50 @@ public struct YAMLDecoder: Sendable {
         case .keyNotFound(let key, let c):
             let path = YAMLPath(codingPath: c.codingPath)
             return YAMLError(.missingField, at: root.closestMark(to: path), path: path,
-                             "missing required field \(key.stringValue.debugDescription)")
+                             "missing required field \(key.stringValue.quoted)")
         case .dataCorrupted(let c): (context, kind) = (c, .invalidValue)
         @unknown default:
             return YAMLError(.invalidValue, at: root.mark, "\(error)")
         }
         let path = YAMLPath(codingPath: context.codingPath)
         return YAMLError(kind, at: root.closestMark(to: path), path: path, context.debugDescription)
+    }
+}
+
+/// Several problems found in one document, in document order.
+public struct YAMLErrors: Error, CustomStringConvertible, Sendable {
+    public let problems: [YAMLError]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// Problems recorded while decoding goes on; decoding is single-threaded, so no lock.
+final class ProblemLog: @unchecked Sendable {
+    private(set) var problems: [YAMLError] = []
+
+    /// Stands for a problem already in the log, so callers further up do not record it again.
+    struct Recorded: Error {}
+
+    /// Records an error (unless it was recorded already) and returns the marker to throw on.
+    @discardableResult
+    func record(_ error: any Error, root: YAMLNode) -> Recorded {
+        switch error {
+        case is Recorded: break
+        case let error as YAMLError: problems.append(error)
+        case let error as DecodingError: problems.append(YAMLDecoder.translate(error, root: root))
+        default: problems.append(YAMLError(.invalidValue, at: root.mark, "\(error)"))
+        }
+        return Recorded()
+    }
+}
+
+/// A block of file content (cloud-init user data, a script): unlike every other string, it may hold
+/// tabs, newlines and other control characters.
+public struct TextBlock: Decodable, Sendable, Hashable {
+    public let text: String
+    public init(_ text: String) { self.text = text }
+    public init(from decoder: any Decoder) throws {
+        guard let decoder = decoder as? NodeDecoder else { text = try decoder.singleValueContainer().decode(String.self); return }
+        text = try decoder.rawString()
     }
 }
 
@@ -76,6 +131,8 @@ struct NodeDecoder: Decoder {
     let node: YAMLNode
     let path: YAMLPath
     let root: YAMLNode
+    /// Set when decoding goes on past problems (`decodeReportingAll`).
+    let log: ProblemLog?
 
     var codingPath: [any CodingKey] {
         path.components.map {
@@ -89,7 +146,7 @@ struct NodeDecoder: Decoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func child(_ node: YAMLNode, _ component: YAMLPath.Component) -> NodeDecoder {
-        NodeDecoder(node: node, path: YAMLPath(path.components + [component]), root: root)
+        NodeDecoder(node: node, path: YAMLPath(path.components + [component]), root: root, log: log)
     }
 
     func error(_ kind: YAMLError.Kind, _ message: String) -> YAMLError {
@@ -112,13 +169,34 @@ struct NodeDecoder: Decoder {
             let word = try decode(String.self)
             let words = allWords(choice)
             guard words.contains(word) else {
-                throw error(.invalidValue, "expected one of \(words.joined(separator: ", ")), got \(word.debugDescription)")
+                throw error(.invalidValue, "expected one of \(words.joined(separator: ", ")), got \(word.quoted)")
             }
         }
         return try T(from: self)
     }
 
     private func allWords<C: YAMLChoice>(_ type: C.Type) -> [String] { C.allCases.map(\.rawValue) }
+
+    /// Runs one decode; when problems are being collected, records a failure and returns `fallback()`
+    /// (or throws the "already recorded" marker when there is no stand-in value).
+    func recovering<T>(_ body: () throws -> T, fallback: () -> T? = { nil }) throws -> T {
+        do {
+            return try body()
+        } catch {
+            guard let log else { throw error }
+            let marker = log.record(error, root: root)
+            if let value = fallback() { return value }
+            throw marker
+        }
+    }
+
+    /// A stand-in for a choice word that was refused, so decoding can go on to the next field.
+    static func standIn<T>(_ type: T.Type) -> T? {
+        guard let choice = T.self as? any YAMLChoice.Type else { return nil }
+        return firstCase(choice) as? T
+    }
+
+    private static func firstCase<C: YAMLChoice>(_ type: C.Type) -> Any? { C.allCases.first }
 }
 
 // MARK: - Scalars
@@ -142,7 +220,7 @@ extension NodeDecoder: SingleValueDecodingContainer {
         let scalar = try scalarText(expected: expected)
         if node.isNull { throw error(.type, "expected \(expected), got null") }
         if scalar.style != .plain || (node.tag != nil && node.tag != tag) {
-            throw error(.type, "expected \(expected), got the string \(scalar.value.debugDescription); remove the quotes")
+            throw error(.type, "expected \(expected), got the string \(scalar.value.quoted); remove the quotes")
         }
         return scalar.value
     }
@@ -150,6 +228,15 @@ extension NodeDecoder: SingleValueDecodingContainer {
     func decodeNil() -> Bool { node.isNull }
 
     func decode(_ type: String.Type) throws -> String {
+        let text = try rawString()
+        if let control = QuotedText.controlCharacter(in: text) {
+            throw error(.invalidValue, "\(text.quoted) contains the control character \(QuotedText.name(control)); remove it")
+        }
+        return text
+    }
+
+    /// The string as written, control characters and all (for `TextBlock`).
+    func rawString() throws -> String {
         let scalar = try scalarText(expected: "a string")
         if node.isNull { throw error(.type, "expected a string, got null") }
         return scalar.value
@@ -158,7 +245,7 @@ extension NodeDecoder: SingleValueDecodingContainer {
     func decode(_ type: Bool.Type) throws -> Bool {
         let text = try plainText(expected: "true or false", tag: Tag.bool)
         guard let value = ScalarResolver.bool(text) else {
-            throw error(.type, "expected true or false, got \(text.debugDescription)")
+            throw error(.type, "expected true or false, got \(text.quoted)")
         }
         return value
     }
@@ -174,7 +261,7 @@ extension NodeDecoder: SingleValueDecodingContainer {
         if ScalarResolver.kind12(text) == .float || ScalarResolver.kind12(text) == .int, let value = Double(text) {
             return value
         }
-        throw error(.type, "expected a number, got \(text.debugDescription)")
+        throw error(.type, "expected a number, got \(text.quoted)")
     }
 
     func decode(_ type: Float.Type) throws -> Float { Float(try decode(Double.self)) }
@@ -197,7 +284,7 @@ extension NodeDecoder: SingleValueDecodingContainer {
             if !digits.isEmpty, digits.allSatisfy({ $0.isNumber }) {
                 throw error(.type, "\(text) is out of range (\(T.min)...\(T.max))")
             }
-            throw error(.type, "expected an integer, got \(text.debugDescription)")
+            throw error(.type, "expected an integer, got \(text.quoted)")
         }
         if negative {
             guard T.isSigned else { throw error(.type, "expected a non-negative integer, got \(text)") }
@@ -225,6 +312,8 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: NodeDecoder
     private let pairs: [YAMLNode.Pair]
     private let index: [String: YAMLNode.Pair]
+    /// Keys suggested for misspelled ones: a field missing for that reason is not reported twice.
+    private let suggested: Set<String>
 
     init(decoder: NodeDecoder) throws {
         self.decoder = decoder
@@ -237,27 +326,38 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
             throw decoder.error(.type, "expected a mapping, got \(node.kindDescription)")
         }
         var index: [String: YAMLNode.Pair] = [:]
+        var suggested: Set<String> = []
         for pair in pairs {
             guard let key = pair.key.scalar?.value else {
                 throw YAMLError(.type, at: pair.key.mark, path: decoder.path, "keys must be plain text, got \(pair.key.kindDescription)")
             }
             if Key(stringValue: key) == nil {
-                throw YAMLError(.unknownKey, at: pair.key.mark, path: decoder.path, Self.unknownKeyMessage(key))
+                let problem = YAMLError(.unknownKey, at: pair.key.mark, path: decoder.path, Self.unknownKeyMessage(key))
+                guard let log = decoder.log else { throw problem }
+                log.record(problem, root: decoder.root)
+                if let suggestion = Self.suggestion(for: key) { suggested.insert(suggestion) }
+                continue
             }
             index[key] = pair
         }
         self.index = index
+        self.suggested = suggested
+    }
+
+    private static func suggestion(for key: String) -> String? {
+        guard let known = Key.self as? any (CodingKey & CaseIterable).Type else { return nil }
+        return KeySuggestion.closest(to: key, among: keyNames(known))
     }
 
     private static func unknownKeyMessage(_ key: String) -> String {
         guard let known = Key.self as? any (CodingKey & CaseIterable).Type else {
-            return "unknown key \(key.debugDescription)"
+            return "unknown key \(key.quoted)"
         }
         let names = keyNames(known)
         if let suggestion = KeySuggestion.closest(to: key, among: names) {
-            return "unknown key \(key.debugDescription); did you mean \(suggestion.debugDescription)?"
+            return "unknown key \(key.quoted); did you mean \(suggestion.quoted)?"
         }
-        return "unknown key \(key.debugDescription); expected one of \(names.joined(separator: ", "))"
+        return "unknown key \(key.quoted); expected one of \(names.joined(separator: ", "))"
     }
 
     private static func keyNames<K: CodingKey & CaseIterable>(_ type: K.Type) -> [String] {
@@ -271,8 +371,9 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     private func child(_ key: Key) throws -> NodeDecoder {
         guard let pair = index[key.stringValue] else {
+            if suggested.contains(key.stringValue) { throw ProblemLog.Recorded() }
             throw YAMLError(.missingField, at: decoder.node.mark, path: decoder.path,
-                            "missing required field \(key.stringValue.debugDescription)")
+                            "missing required field \(key.stringValue.quoted)")
         }
         return decoder.child(pair.value, .key(key.stringValue))
     }
@@ -280,17 +381,19 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeNil(forKey key: Key) throws -> Bool { index[key.stringValue]?.value.isNull ?? true }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        let child = try child(key)
-        if child.node.isNull, !(T.self is any OptionalMarker.Type) {
-            // `address:` left empty: say which field, not just "expected a string, got null".
-            throw child.error(.type, "a value is required here, got nothing")
-        }
-        return try child.decodeValue(type)
+        try decoder.recovering({
+            let child = try child(key)
+            if child.node.isNull, !(T.self is any OptionalMarker.Type) {
+                // `address:` left empty: say which field, not just "expected a string, got null".
+                throw child.error(.type, "a value is required here, got nothing")
+            }
+            return try child.decodeValue(type)
+        }, fallback: { NodeDecoder.standIn(T.self) })
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let pair = index[key.stringValue], !pair.value.isNull else { return nil }
-        return try decoder.child(pair.value, .key(key.stringValue)).decodeValue(type)
+        return try decoder.recovering({ try decoder.child(pair.value, .key(key.stringValue)).decodeValue(type) }, fallback: { .some(nil) })
     }
 
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decode(Wrapped<Bool>.self, forKey: key).value }
@@ -367,10 +470,23 @@ struct UnkeyedContainer: UnkeyedDecodingContainer {
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let child = try nextDecoder()
-        if child.node.isNull, !(T.self is any OptionalMarker.Type) {
-            throw child.error(.type, "an empty list item; remove the lone `-` or give it a value")
+        do {
+            if child.node.isNull, !(T.self is any OptionalMarker.Type) {
+                throw child.error(.type, "an empty list item; remove the lone `-` or give it a value")
+            }
+            return try child.decodeValue(type)
+        } catch {
+            guard let log = decoder.log else { throw error }
+            log.record(error, root: decoder.root)
+            // The list's decoding stops at this item: look at the items after it now, so their problems
+            // are reported in the same run.
+            while !isAtEnd {
+                let next = try nextDecoder()
+                if next.node.isNull { log.record(next.error(.type, "an empty list item; remove the lone `-` or give it a value"), root: decoder.root); continue }
+                do { _ = try next.decodeValue(type) } catch { log.record(error, root: decoder.root) }
+            }
+            throw ProblemLog.Recorded()
         }
-        return try child.decodeValue(type)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {

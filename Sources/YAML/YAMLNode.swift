@@ -146,13 +146,29 @@ extension YAMLNode {
     }
 
     /// Node kind in words, for messages: "a mapping", "a sequence", "null", "the string \"x\"".
+    /// How many nodes this tree holds, each alias counted as the nodes it repeats (what it expands to
+    /// when emitted). Stops counting past `limit`.
+    public func expandedCount(limit: Int = .max) -> Int {
+        var count = 0
+        var stack = [self]
+        while let node = stack.popLast(), count <= limit {
+            count += 1
+            switch node.content {
+            case .scalar: break
+            case .sequence(let items): stack += items
+            case .mapping(let pairs): for pair in pairs { stack.append(pair.key); stack.append(pair.value) }
+            }
+        }
+        return count
+    }
+
     public var kindDescription: String {
         switch content {
         case .mapping: return "a mapping"
         case .sequence: return "a sequence"
         case .scalar(let s):
             if isNull { return "null" }
-            return s.value.debugDescription
+            return s.value.quoted
         }
     }
 

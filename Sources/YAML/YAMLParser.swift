@@ -166,15 +166,21 @@ private final class Composer {
         var pairs: [YAMLNode.Pair] = []
         var seen: [String: Mark] = [:]
         var merged: [YAMLNode.Pair] = []
+        var firstMerge: Mark?
         for pair in raw {
             if options.resolveMerges, isMergeKey(pair.key) {
+                if let firstMerge {
+                    throw YAMLError(.duplicateKey, at: pair.key.mark,
+                                    "a second merge key `<<` (the first is at \(firstMerge)); merge several mappings with one: `<<: [*a, *b]`")
+                }
+                firstMerge = pair.key.mark
                 merged += try mergeSources(pair.value).flatMap { $0.mapping ?? [] }
                 continue
             }
             if let identity = Self.keyIdentity(pair.key) {
                 if let first = seen[identity] {
                     throw YAMLError(.duplicateKey, at: pair.key.mark,
-                                    "duplicate key \(identity.debugDescription) (first defined at \(first)); keep only one")
+                                    "duplicate key \(identity.quoted) (first defined at \(first)); keep only one")
                 }
                 seen[identity] = pair.key.mark
             }

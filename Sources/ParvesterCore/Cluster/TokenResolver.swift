@@ -14,10 +14,10 @@ enum TokenResolver {
         case .inline(let secret):
             wanted = secret
         case .file(let path):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw RunAbort("cannot read the token file \(path)")
-            }
-            wanted = Secret(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            let text: String
+            do { text = try ClusterToken.read(path) } catch { throw RunAbort("cannot read the token file \(path): \(error)") }
+            if let problem = ClusterToken.problem(text) { throw RunAbort("the token in \(path) \(problem)") }
+            wanted = Secret(text)
         case .generated:
             wanted = state.read(state.tokenPath).map { Secret(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) }
         }

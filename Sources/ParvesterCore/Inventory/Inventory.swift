@@ -100,6 +100,8 @@ public struct SSHSettings: Sendable, Equatable {
     public static let defaultPort = 22
     public static let defaultKnownHostsFile = "~/.ssh/known_hosts"
     public static let defaultConnectTimeout = DurationValue.seconds(10)
+    /// A node that takes longer than this to accept a TCP connection is down, not slow.
+    public static let maximumConnectTimeout = DurationValue.seconds(600)
 }
 
 public struct Bastion: Sendable, Equatable {

@@ -12,13 +12,19 @@ public struct InventoryError: Error, CustomStringConvertible, Sendable {
 
 /// Reads, decodes, defaults and validates an inventory file.
 public enum InventoryLoader {
+    /// The largest inventory read (1 MiB, far above any real one): checked before reading, so a huge or
+    /// endless file costs neither time nor memory.
+    public static let maximumSize = 1 << 20
+
     public static func load(path: String) throws -> Inventory {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "it is not readable" : "it does not exist"
-            throw InventoryError([YAMLError(.syntax, at: .none, file: path, "cannot read the inventory: \(reason)")])
+        let bytes: [UInt8]
+        do {
+            bytes = try LocalFileReader.contents(of: path, limit: maximumSize, what: "inventory")
+        } catch let error as LocalFileReader.Failure {
+            throw InventoryError([YAMLError(.syntax, at: .none, file: path, "cannot read the inventory: \(error.reason)")])
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try load(bytes: Array(data), file: path, baseDirectory: directory)
+        return try load(bytes: bytes, file: path, baseDirectory: directory)
     }
 
     public static func load(bytes: [UInt8], file: String, baseDirectory: String) throws -> Inventory {
@@ -35,11 +41,14 @@ public enum InventoryLoader {
                                 "an inventory is one YAML document; remove the extra `---` sections")
             }
             tree = first
-            spec = try YAMLDecoder().decode(InventorySpec.self, from: tree, file: file)
+            spec = try YAMLDecoder().decodeReportingAll(InventorySpec.self, from: tree, file: file)
         } catch let error as YAMLError {
             throw InventoryError([error])
+        } catch let errors as YAMLErrors {
+            throw InventoryError(errors.problems)
         }
-        var resolver = InventoryResolver(spec: spec, tree: tree, file: file, baseDirectory: baseDirectory)
+        var resolver = InventoryResolver(spec: spec, tree: tree, file: file, baseDirectory: baseDirectory,
+                                         source: String(decoding: bytes, as: UTF8.self))
         guard let inventory = resolver.resolve() else { throw InventoryError(resolver.problems) }
         return inventory
     }

@@ -9,10 +9,13 @@ struct InventoryResolver {
     let file: String
     /// Directory that relative paths in the inventory are resolved against.
     let baseDirectory: String
+    /// The inventory's lines, to place problems found inside block scalars (cloud-init user data).
+    let sourceLines: [Substring]
     private(set) var problems: [YAMLError] = []
     private(set) var warnings: [InventoryWarning] = []
 
-    init(spec: InventorySpec, tree: YAMLNode, file: String, baseDirectory: String) {
+    init(spec: InventorySpec, tree: YAMLNode, file: String, baseDirectory: String, source: String = "") {
+        self.sourceLines = source.split(separator: "\n", omittingEmptySubsequences: false)
         self.spec = spec
         self.tree = tree
         self.file = file
@@ -37,9 +40,9 @@ struct InventoryResolver {
         var isDirectory: ObjCBool = false
         let resolved = LocalPath.resolve(value, relativeTo: baseDirectory)
         if !FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) {
-            problem(path, "\(value.debugDescription) does not exist (looked for \(resolved))")
+            problem(path, "\(value.quoted) does not exist (looked for \(resolved))")
         } else if isDirectory.boolValue != directory {
-            problem(path, "\(value.debugDescription) is \(directory ? "not a directory" : "a directory, not a file")")
+            problem(path, "\(value.quoted) is \(directory ? "not a directory" : "a directory, not a file")")
         }
     }
 
@@ -111,21 +114,28 @@ struct InventoryResolver {
             problem(base.appending("tokenFile"), "give either token or tokenFile, not both", atKey: true)
             token = .inline(Secret(inline))
         case let (inline?, nil):
-            if inline.isEmpty || inline.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) {
-                // Never echo the value: it is a secret.
-                problem(base.appending("token"), "the token must be non-empty and free of white space and control characters")
-            }
+            // Never echo the value: it is a secret.
+            if let p = ClusterToken.problem(inline) { problem(base.appending("token"), "the token \(p)") }
             token = .inline(Secret(inline))
         case let (nil, file?):
+            let resolved = LocalPath.resolve(file, relativeTo: baseDirectory)
             checkFileExists(base.appending("tokenFile"), file)
-            token = .file(LocalPath.resolve(file, relativeTo: baseDirectory))
+            if FileManager.default.fileExists(atPath: resolved) {
+                do {
+                    let text = try ClusterToken.read(resolved)
+                    if let p = ClusterToken.problem(text) { problem(base.appending("tokenFile"), "the token in \(resolved) \(p)") }
+                } catch {
+                    problem(base.appending("tokenFile"), "cannot read the token file \(resolved): \(error)")
+                }
+            }
+            token = .file(resolved)
         case (nil, nil):
             token = .generated
         }
 
         let mode = c.writeKubeconfigMode ?? Cluster.defaultWriteKubeconfigMode
         if mode.wholeMatch(of: /0?[0-7]{3}/) == nil {
-            problem(base.appending("writeKubeconfigMode"), "\(mode.debugDescription) is not a file mode such as \"0644\" or \"0600\" (quote it)")
+            problem(base.appending("writeKubeconfigMode"), "\(mode.quoted) is not a file mode such as \"0644\" or \"0600\" (quote it)")
         }
 
         let serverExtra = passThroughConfig(c.rke2Config, path: base.appending("rke2Config"))
@@ -135,6 +145,9 @@ struct InventoryResolver {
                        virtHostValidate: c.virtHostValidate ?? .fail)
     }
 
+    /// The most values extra RKE2 options may expand to.
+    static let maximumPassThroughValues = 10_000
+
     /// Extra RKE2 options: a mapping of option names that Parvester does not manage itself.
     private mutating func passThroughConfig(_ config: YAMLNode?, path: YAMLPath) -> [YAMLNode.Pair] {
         guard let config, !config.isNull else { return [] }
@@ -142,12 +155,17 @@ struct InventoryResolver {
             problem(path, "expected a mapping of RKE2 options, got \(config.kindDescription)")
             return []
         }
+        // Aliases below the parser's cap can still repeat a list into megabytes of config.yaml.
+        if config.expandedCount(limit: Self.maximumPassThroughValues) > Self.maximumPassThroughValues {
+            problem(path, "these options expand to more than \(Self.maximumPassThroughValues) values (aliases count as what they repeat); an RKE2 config is far smaller")
+            return []
+        }
         for pair in pairs {
             let key = pair.key.scalar?.value ?? ""
             if let owner = Self.managedRKE2Keys[key] {
-                problem(path.appending(key), "\(key.debugDescription) is set by Parvester; use \(owner) instead", atKey: true)
+                problem(path.appending(key), "\(key.quoted) is set by Parvester; use \(owner) instead", atKey: true)
             } else if key.wholeMatch(of: /[a-z0-9][a-z0-9-]*/) == nil {
-                problem(path.appending(key), "\(key.debugDescription) is not an RKE2 option name (lower-case words joined by '-')", atKey: true)
+                problem(path.appending(key), "\(key.quoted) is not an RKE2 option name (lower-case words joined by '-')", atKey: true)
             }
         }
         return pairs
@@ -181,7 +199,7 @@ struct InventoryResolver {
         var s = defaults
         if let user = spec?.user {
             if user.isEmpty || user.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0 == "@" }) {
-                problem(path.appending("user"), "user \(user.debugDescription) must be a login name without white space or '@'")
+                problem(path.appending("user"), "user \(user.quoted) must be a login name without white space or '@'")
             }
             s.user = user
             s.userIsExplicit = true
@@ -205,7 +223,9 @@ struct InventoryResolver {
         if let file = spec?.knownHostsFile { s.knownHostsFile = LocalPath.resolve(file, relativeTo: baseDirectory) }
         if let become = spec?.become { s.become = become }
         if let timeout = spec?.connectTimeout {
-            if timeout.milliseconds <= 0 { problem(path.appending("connectTimeout"), "connectTimeout must be longer than zero") }
+            if timeout.milliseconds <= 0 || timeout > SSHSettings.maximumConnectTimeout {
+                problem(path.appending("connectTimeout"), "connectTimeout must be longer than zero and at most \(SSHSettings.maximumConnectTimeout), got \(timeout)")
+            }
             s.connectTimeout = timeout
         }
         return s
@@ -215,7 +235,7 @@ struct InventoryResolver {
         if let p = NetworkNames.interfaceNameProblem(uplink) {
             problem(path, p)
         } else if uplink == bridge {
-            problem(path, "the uplink cannot be the bridge \(bridge.debugDescription) itself")
+            problem(path, "the uplink cannot be the bridge \(bridge.quoted) itself")
         }
     }
 
@@ -240,15 +260,15 @@ struct InventoryResolver {
             if let p = KubernetesNames.labelProblem(n.name, what: "node name") {
                 problem(path.appending("name"), p)
             } else if let first = seenNames[n.name] {
-                problem(path.appending("name"), "node name \(n.name.debugDescription) is already used by nodes[\(first)]")
+                problem(path.appending("name"), "node name \(n.name.quoted) is already used by nodes[\(first)]")
             }
             seenNames[n.name] = seenNames[n.name] ?? i
 
-            let addressKey = n.address.lowercased()
+            let addressKey = NetworkNames.canonicalAddress(n.address)
             if let p = NetworkNames.addressProblem(n.address) {
                 problem(path.appending("address"), p)
             } else if let first = seenAddresses[addressKey] {
-                problem(path.appending("address"), "address \(n.address.debugDescription) is already used by nodes[\(first)] (\(spec.nodes[first].name))")
+                problem(path.appending("address"), "address \(n.address.quoted) is already used by nodes[\(first)] (\(spec.nodes[first].name))")
             }
             seenAddresses[addressKey] = seenAddresses[addressKey] ?? i
 
@@ -339,16 +359,16 @@ struct InventoryResolver {
         var pins: [String: String] = [:]
         for (key, hash) in (given ?? [:]).sorted(by: { $0.key < $1.key }) {
             if hash.wholeMatch(of: /[0-9a-f]{64}/) == nil {
-                problem(path.appending(key), "\(hash.debugDescription) is not a sha256 (64 lower-case hex digits)")
+                problem(path.appending(key), "\(hash.quoted) is not a sha256 (64 lower-case hex digits)")
             }
             let matching = urls.filter { $0 == key || $0.split(separator: "/").last.map(String.init) == key }
             switch matching.count {
             case 1: pins[matching[0]] = hash
             case 0:
                 let names = urls.compactMap { $0.split(separator: "/").last.map(String.init) }
-                problem(path.appending(key), "\(key.debugDescription) is none of this component's manifests (\(names.joined(separator: ", ")))", atKey: true)
+                problem(path.appending(key), "\(key.quoted) is none of this component's manifests (\(names.joined(separator: ", ")))", atKey: true)
             default:
-                problem(path.appending(key), "\(key.debugDescription) names \(matching.count) manifests; pin each by its whole URL", atKey: true)
+                problem(path.appending(key), "\(key.quoted) names \(matching.count) manifests; pin each by its whole URL", atKey: true)
             }
         }
         return pins
@@ -375,7 +395,7 @@ struct InventoryResolver {
         if let p = KubernetesNames.labelProblem(name, what: "\(what) name") {
             problem(path.appending("name"), p)
         } else if let first = seen["\(namespace)/\(name)"] {
-            problem(path.appending("name"), "\(what) \(name.debugDescription) is already defined in namespace \(namespace) (entry [\(first)])")
+            problem(path.appending("name"), "\(what) \(name.quoted) is already defined in namespace \(namespace) (entry [\(first)])")
         }
         check(path.appending("namespace"), KubernetesNames.labelProblem(namespace, what: "namespace"))
         seen["\(namespace)/\(name)"] = seen["\(namespace)/\(name)"] ?? index
@@ -425,13 +445,61 @@ struct InventoryResolver {
         }
     }
 
-    private mutating func resolveCloudInitPart(inline: String?, file: String?, path: YAMLPath, name: String) -> CloudInit.Content? {
+    /// What `render` and `up` would refuse later, refused now: user data that does not parse, and a
+    /// password for user data that is not #cloud-config (a script cannot take one).
+    private mutating func checkCloudInit(_ cloudInit: CloudInit, path: YAMLPath) {
+        for (name, content) in [("userData", cloudInit.userData), ("networkData", cloudInit.networkData)] {
+            guard let content else { continue }
+            let text: String
+            switch content {
+            case .inline(let inline): text = inline
+            case .file(let file):
+                guard let data = FileManager.default.contents(atPath: file) else { continue }  // reported as missing
+                text = String(decoding: data, as: UTF8.self)
+            }
+            let isUserData = name == "userData"
+            if isUserData, cloudInit.password != nil, !text.hasPrefix(CloudConfig.header) {
+                problem(path.appending(name), "a password can only be added to #cloud-config user data, and this user data is "
+                        + "\(text.hasPrefix("#!") ? "a script" : "not #cloud-config"); set the password inside it, or start it with #cloud-config")
+            }
+            // Scripts and other user data formats are not YAML; #cloud-config and network data are.
+            guard !isUserData || text.hasPrefix(CloudConfig.header) else { continue }
+            do {
+                let tree = try YAMLParser.parse(text, file: nil)
+                if let tree, !tree.isNull, tree.mapping == nil {
+                    problem(path.appending(name), "\(isUserData ? "#cloud-config user data" : "network data") must be a mapping, got \(tree.kindDescription)")
+                }
+            } catch let error as YAMLError {
+                switch content {
+                case .inline: problems.append(YAMLError(error.kind, at: blockMark(error.mark, of: path.appending(name)),
+                                                        path: path.appending(name), file: file, error.message))
+                case .file(let other): problems.append(error.inFile(other))
+                }
+            } catch {
+                problem(path.appending(name), "\(error)")
+            }
+        }
+    }
+
+    /// Where a position inside a block scalar (`userData: |`) sits in the inventory file. Other scalar
+    /// styles fold lines, so their problems are placed at the value itself.
+    private func blockMark(_ inner: Mark, of path: YAMLPath) -> Mark {
+        guard let node = tree.node(at: path), let scalar = node.scalar,
+              scalar.style == .literal, inner.isKnown, node.mark.line + inner.line - 1 < sourceLines.count else {
+            return tree.closestMark(to: path)
+        }
+        let line = node.mark.line + inner.line
+        let indent = sourceLines[line - 1].prefix { $0 == " " }.count
+        return Mark(line: line, column: indent + inner.column)
+    }
+
+    private mutating func resolveCloudInitPart(inline: TextBlock?, file: String?, path: YAMLPath, name: String) -> CloudInit.Content? {
         switch (inline, file) {
         case (_?, _?):
             problem(path.appending("\(name)File"), "give either \(name) or \(name)File, not both", atKey: true)
             return nil
-        case let (text?, nil):
-            return .inline(text)
+        case let (block?, nil):
+            return .inline(block.text)
         case let (nil, file?):
             checkFileExists(path.appending("\(name)File"), file)
             return .file(LocalPath.resolve(file, relativeTo: baseDirectory))
@@ -448,9 +516,13 @@ struct InventoryResolver {
             problem(path, "give one of password, passwordFile or passwordEnv")
             return nil
         }
-        if let userData = spec?.userData, userData.hasPrefix("#cloud-config"),
+        if let userData = spec?.userData?.text, userData.hasPrefix(CloudConfig.header),
            let keys = (try? YAMLParser.parse(userData))??.mapping?.compactMap({ $0.key.scalar?.value }), keys.contains("password") {
-            warn(path.appending("userData"), "the user data holds a password; prefer passwordFile or passwordEnv, so the inventory can be shared")
+            if given > 0 {
+                problem(path.appending("userData"), "the user data sets password and so does cloudInit; keep one")
+            } else {
+                warn(path.appending("userData"), "the user data holds a password; prefer passwordFile or passwordEnv, so the inventory can be shared")
+            }
         }
         if let inline = spec?.password {
             warn(path.appending("password"), "the password is written in the inventory; prefer passwordFile or passwordEnv, so the inventory can be shared")
@@ -462,7 +534,7 @@ struct InventoryResolver {
         }
         if let variable = spec?.passwordEnv {
             if variable.wholeMatch(of: /[A-Za-z_][A-Za-z0-9_]*/) == nil {
-                problem(path.appending("passwordEnv"), "\(variable.debugDescription) is not an environment variable name")
+                problem(path.appending("passwordEnv"), "\(variable.quoted) is not an environment variable name")
             }
             return .environment(variable)
         }
@@ -482,20 +554,20 @@ struct InventoryResolver {
 
             if !images.contains(where: { $0.name == vm.image && $0.namespace == namespace }) {
                 let known = images.filter { $0.namespace == namespace }.map(\.name)
-                problem(path.appending("image"), "no image named \(vm.image.debugDescription) in namespace \(namespace)"
+                problem(path.appending("image"), "no image named \(vm.image.quoted) in namespace \(namespace)"
                         + (known.isEmpty ? "; define it under images" : "; known images: \(known.joined(separator: ", "))"))
             }
             for (n, network) in (vm.networks ?? []).enumerated()
             where !networks.contains(where: { $0.name == network && $0.namespace == namespace }) {
                 let known = networks.filter { $0.namespace == namespace }.map(\.name)
-                problem(path.appending("networks").appending(n), "no network named \(network.debugDescription) in namespace \(namespace)"
+                problem(path.appending("networks").appending(n), "no network named \(network.quoted) in namespace \(namespace)"
                         + (known.isEmpty ? "; define it under networks" : "; known networks: \(known.joined(separator: ", "))"))
             }
             for (n, disk) in (vm.disks ?? []).enumerated() {
                 if !images.contains(where: { $0.name == disk && $0.namespace == namespace }) {
-                    problem(path.appending("disks").appending(n), "no image named \(disk.debugDescription) in namespace \(namespace); define it under images")
+                    problem(path.appending("disks").appending(n), "no image named \(disk.quoted) in namespace \(namespace); define it under images")
                 } else if disk == vm.image || (vm.disks ?? []).prefix(n).contains(disk) {
-                    problem(path.appending("disks").appending(n), "image \(disk.debugDescription) is already attached to this VM; a disk can be attached once")
+                    problem(path.appending("disks").appending(n), "image \(disk.quoted) is already attached to this VM; a disk can be attached once")
                 }
             }
             if vm.running != nil, vm.runStrategy != nil {
@@ -506,6 +578,7 @@ struct InventoryResolver {
                 userData: resolveCloudInitPart(inline: vm.cloudInit?.userData, file: vm.cloudInit?.userDataFile, path: ciPath, name: "userData"),
                 networkData: resolveCloudInitPart(inline: vm.cloudInit?.networkData, file: vm.cloudInit?.networkDataFile, path: ciPath, name: "networkData"))
             cloudInit.password = resolvePassword(vm.cloudInit, path: ciPath)
+            checkCloudInit(cloudInit, path: ciPath)
             if let template = vm.template { checkFileExists(path.appending("template"), template) }
             return VM(name: vm.name, namespace: namespace, cpuCores: cpu, memory: memory, image: vm.image, extraDisks: vm.disks ?? [],
                       networks: vm.networks ?? [], running: vm.running ?? true, runStrategy: vm.runStrategy, cloudInit: cloudInit,

@@ -195,9 +195,9 @@ public enum RunStrategy: String, YAMLChoice, Sendable {
 }
 
 struct CloudInitSpec: Decodable {
-    var userData: String?
+    var userData: TextBlock?
     var userDataFile: String?
-    var networkData: String?
+    var networkData: TextBlock?
     var networkDataFile: String?
     var password: String?
     var passwordFile: String?

@@ -22,7 +22,12 @@ public struct RKE2ConfigRenderer: Sendable {
         func render(_ name: String, to path: String, secret: Bool) throws -> RenderedFile {
             let tree = try TemplateEngine.render(try store.template(named: name), context: context)
             // 0600: the config holds the cluster token; RKE2 only needs root to read it.
-            return RenderedFile(path: path, content: try YAMLEmitter.emit(tree), mode: 0o600, holdsSecret: secret)
+            let content = try YAMLEmitter.emit(tree)
+            guard content.utf8.count <= RenderedFile.maximumSize else {
+                throw YAMLError(.limit, at: .none, file: name, "renders \(path) for \(node.name) to \(content.utf8.count) bytes, more than "
+                                + "the \(RenderedFile.maximumSize / 1024) KiB a node file may have; look for aliases repeating values in cluster.rke2Config")
+            }
+            return RenderedFile(path: path, content: content, mode: 0o600, holdsSecret: secret)
         }
         switch node.role {
         case .agent:

@@ -3,10 +3,10 @@ public enum KubernetesNames {
     /// A DNS-1123 label: lower-case letters, digits and inner hyphens, at most 63 characters.
     public static func labelProblem(_ text: String, what: String = "name") -> String? {
         if text.isEmpty { return "\(what) cannot be empty" }
-        if text.utf8.count > 63 { return "\(what) \(text.debugDescription) is longer than 63 characters" }
+        if text.utf8.count > 63 { return "\(what) \(text.quoted) is longer than 63 characters" }
         let allowed = text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
         if !allowed || text.hasPrefix("-") || text.hasSuffix("-") {
-            return "\(what) \(text.debugDescription) must be lower-case letters, digits and '-', starting and ending with a letter or digit (a DNS-1123 label)"
+            return "\(what) \(text.quoted) must be lower-case letters, digits and '-', starting and ending with a letter or digit (a DNS-1123 label)"
         }
         return nil
     }
@@ -14,27 +14,27 @@ public enum KubernetesNames {
     /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
     public static func subdomainProblem(_ text: String, what: String) -> String? {
         if text.isEmpty { return "\(what) cannot be empty" }
-        if text.utf8.count > 253 { return "\(what) \(text.debugDescription) is longer than 253 characters" }
+        if text.utf8.count > 253 { return "\(what) \(text.quoted) is longer than 253 characters" }
         let ok = text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { labelProblem(String($0)) == nil }
-        return ok ? nil : "\(what) \(text.debugDescription) must be lower-case letters, digits, '-' and '.' (a DNS-1123 subdomain)"
+        return ok ? nil : "\(what) \(text.quoted) must be lower-case letters, digits, '-' and '.' (a DNS-1123 subdomain)"
     }
 
     /// A label key: optional DNS subdomain prefix and `/`, then a name of at most 63 characters.
     public static func labelKeyProblem(_ key: String) -> String? {
         let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         if parts.count == 2, subdomainProblem(String(parts[0]), what: "label prefix") != nil {
-            return "label key \(key.debugDescription) has an invalid prefix (a DNS subdomain such as example.com)"
+            return "label key \(key.quoted) has an invalid prefix (a DNS subdomain such as example.com)"
         }
         let name = String(parts.last!)
         if !isQualifiedNamePart(name) {
-            return "label key \(key.debugDescription) must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+            return "label key \(key.quoted) must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
         }
         return nil
     }
 
     public static func labelValueProblem(_ value: String) -> String? {
         if value.isEmpty || isQualifiedNamePart(value) { return nil }
-        return "label value \(value.debugDescription) must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        return "label value \(value.quoted) must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
     }
 
     private static func isQualifiedNamePart(_ text: String) -> Bool {
@@ -49,12 +49,12 @@ public enum KubernetesNames {
 
     /// RKE2's `node-taint` form: `key[=value]:Effect`.
     public static func taintProblem(_ taint: String) -> String? {
-        let format = "taint \(taint.debugDescription) must look like key=value:Effect"
+        let format = "taint \(taint.quoted) must look like key=value:Effect"
         guard let colon = taint.lastIndex(of: ":") else { return format }
         let effect = String(taint[taint.index(after: colon)...])
         let keyValue = taint[..<colon]
         guard taintEffects.contains(effect) else {
-            return "taint \(taint.debugDescription) has effect \(effect.debugDescription); expected one of \(taintEffects.joined(separator: ", "))"
+            return "taint \(taint.quoted) has effect \(effect.quoted); expected one of \(taintEffects.joined(separator: ", "))"
         }
         let parts = keyValue.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
         if let problem = labelKeyProblem(String(parts[0])) { return "\(format): \(problem)" }
@@ -66,7 +66,7 @@ public enum KubernetesNames {
 
     /// A positive Kubernetes quantity with a binary or decimal suffix, such as `10Gi` or `1024M`.
     public static func quantityProblem(_ text: String, what: String) -> String? {
-        let example = "\(what) \(text.debugDescription) is not a size such as 10Gi or 1024M"
+        let example = "\(what) \(text.quoted) is not a size such as 10Gi or 1024M"
         guard let suffix = quantitySuffixes.first(where: { text.hasSuffix($0) }) else { return example }
         let number = text.dropLast(suffix.count)
         let pieces = number.split(separator: ".", omittingEmptySubsequences: false)

@@ -39,16 +39,55 @@ public enum NetworkNames {
         return label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
     }
 
+    /// One spelling per address, so `2001:DB8:0:0::1` and `2001:db8::1` compare equal: IPv6 as
+    /// inet_ntop writes it, host names in lower case without a trailing dot.
+    public static func canonicalAddress(_ text: String) -> String {
+        if isIPv6(text) {
+            var storage = in6_addr()
+            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            if inet_pton(AF_INET6, text, &storage) == 1, inet_ntop(AF_INET6, &storage, &buffer, socklen_t(buffer.count)) != nil {
+                return String(cString: buffer)
+            }
+        }
+        var lower = text.lowercased()
+        if lower.hasSuffix(".") { lower.removeLast() }
+        return lower
+    }
+
+    /// The IPv4 address of an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`), if it is one.
+    private static func mappedIPv4(_ text: String) -> String? {
+        let canonical = canonicalAddress(text)
+        guard canonical.hasPrefix("::ffff:"), isIPv4(String(canonical.dropFirst(7))) else { return nil }
+        return String(canonical.dropFirst(7))
+    }
+
     /// What a node or cluster address may be; nil when fine, else why not.
     public static func addressProblem(_ text: String) -> String? {
-        if isIP(text) || isHostname(text) { return nil }
-        if text.isEmpty { return "an address is required" }
-        let dotted = text.split(separator: ".", omittingEmptySubsequences: false)
-        if dotted.count == 4, dotted.allSatisfy({ $0.allSatisfy(\.isNumber) }) {
-            return "\(text.debugDescription) is not a valid IPv4 address (four numbers 0-255, no leading zeros)"
+        if isIPv4(text) {
+            if text == "0.0.0.0" { return "0.0.0.0 is the unspecified address, not a node's; give the address the node answers on" }
+            if text == "255.255.255.255" { return "255.255.255.255 is the broadcast address, not a node's" }
+            return nil
         }
-        if text.contains(":") { return "\(text.debugDescription) is not a valid IPv6 address (write it without brackets or port)" }
-        return "\(text.debugDescription) is neither an IP address nor a valid host name"
+        if isIPv6(text) {
+            if canonicalAddress(text) == "::" { return "\(text.quoted) is the unspecified address, not a node's; give the address the node answers on" }
+            if let v4 = mappedIPv4(text) { return "\(text.quoted) is an IPv4-mapped IPv6 address; write the IPv4 address \(v4)" }
+            return nil
+        }
+        let dotted = text.split(separator: ".", omittingEmptySubsequences: false)
+        let fourNumbers = dotted.count == 4 && dotted.allSatisfy { $0.allSatisfy(\.isNumber) }
+        var legacy = in_addr()
+        if !fourNumbers, inet_aton(text, &legacy) != 0 {
+            // inet_aton (and so getaddrinfo) reads 0xa.0.0.1, 0xa000001 and 10.1 as 10.0.0.1: one address,
+            // several spellings that would otherwise count as different nodes.
+            return "\(text.quoted) is an IPv4 address in a legacy form (hex, octal or fewer than four parts); write it as four decimal numbers such as 10.0.0.1"
+        }
+        if isHostname(text) { return nil }
+        if text.isEmpty { return "an address is required" }
+        if fourNumbers {
+            return "\(text.quoted) is not a valid IPv4 address (four numbers 0-255, no leading zeros)"
+        }
+        if text.contains(":") { return "\(text.quoted) is not a valid IPv6 address (write it without brackets or port)" }
+        return "\(text.quoted) is neither an IP address nor a valid host name"
     }
 
     /// Linux interface names: 1-15 bytes, not `.` or `..`, no `/`, `:` or white space (the kernel's
@@ -56,16 +95,16 @@ public enum NetworkNames {
     /// end up in unit files and commands, and no real NIC needs more.
     public static func interfaceNameProblem(_ text: String) -> String? {
         if text.isEmpty { return "an interface name cannot be empty" }
-        if text.utf8.count > 15 { return "interface name \(text.debugDescription) is longer than 15 characters" }
-        if text == "." || text == ".." { return "\(text.debugDescription) is not a valid interface name" }
+        if text.utf8.count > 15 { return "interface name \(text.quoted) is longer than 15 characters" }
+        if text == "." || text == ".." { return "\(text.quoted) is not a valid interface name" }
         if text.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
-            return "interface name \(text.debugDescription) may not contain `/`, `:` or white space"
+            return "interface name \(text.quoted) may not contain `/`, `:` or white space"
         }
         let allowed = text.unicodeScalars.allSatisfy {
             $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == ".")
         }
         if !allowed || text.hasPrefix("-") {
-            return "interface name \(text.debugDescription) must be letters, digits, '-', '_' or '.' (not starting with '-')"
+            return "interface name \(text.quoted) must be letters, digits, '-', '_' or '.' (not starting with '-')"
         }
         return nil
     }

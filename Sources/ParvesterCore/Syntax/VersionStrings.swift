@@ -5,11 +5,11 @@ public enum VersionStrings {
 
     public static func rke2Problem(_ text: String) -> String? {
         text.wholeMatch(of: rke2) != nil ? nil
-            : "RKE2 version \(text.debugDescription) is not of the form v1.28.11+rke2r1 (see the RKE2 releases page)"
+            : "RKE2 version \(text.quoted) is not of the form v1.28.11+rke2r1 (see the RKE2 releases page)"
     }
 
     public static func releaseProblem(_ text: String) -> String? {
-        text.wholeMatch(of: release) != nil ? nil : "version \(text.debugDescription) is not of the form v1.2.3"
+        text.wholeMatch(of: release) != nil ? nil : "version \(text.quoted) is not of the form v1.2.3"
     }
 
     /// http(s) URLs with a host; file:// for local copies where `allowFile` says so.
@@ -21,6 +21,6 @@ public enum VersionStrings {
             let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
             if !host.isEmpty, !text.contains(where: { $0.isWhitespace }) { return nil }
         }
-        return "\(text.debugDescription) is not an http(s) URL\(allowFile ? " or file:/// path" : "")"
+        return "\(text.quoted) is not an http(s) URL\(allowFile ? " or file:/// path" : "")"
     }
 }

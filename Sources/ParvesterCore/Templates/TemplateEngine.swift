@@ -76,7 +76,7 @@ private struct Renderer {
         func add(_ pair: YAMLNode.Pair, at mark: Mark) throws {
             if let key = pair.key.scalar?.value {
                 if let first = seen[key] {
-                    throw error(mark, "this renders the key \(key.debugDescription) a second time (first at \(first))")
+                    throw error(mark, "this renders the key \(key.quoted) a second time (first at \(first))")
                 }
                 seen[key] = mark
             }

@@ -41,29 +41,25 @@ struct ImageUploadCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The storage class.")
     var storageClass: String = Image.defaultStorageClass
 
-    @Option(name: .long, help: "The access mode: ReadWriteOnce, ReadWriteMany, ReadOnlyMany or ReadWriteOncePod.")
-    var accessMode: String = AccessMode.readWriteOnce.rawValue
+    @Option(name: .long, help: "The access mode.")
+    var accessMode: AccessMode = .readWriteOnce
 
     @Option(name: .long, help: "Where CDI's upload proxy is reached from here.")
     var uploadProxyURL: String?
 
-    @Option(name: .long, help: "How long to wait for CDI (e.g. 90s, 15m).")
-    var waitTimeout: String = "15m"
+    @Option(name: .long, help: "How long to wait for CDI (1s to 24h, e.g. 90s, 15m).", transform: DurationFlag.positive)
+    var waitTimeout: DurationValue = .seconds(900)
 
     @OptionGroup var target: KubeTargetOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func run() async throws {
         let terminal = Terminal()
-        guard let timeout = DurationValue.parsing(waitTimeout) else { throw ValidationError("--wait-timeout \(waitTimeout) is not a duration such as 90s or 15m") }
-        guard let mode = AccessMode(rawValue: accessMode) else {
-            throw ValidationError("--access-mode \(accessMode) is not one of \(AccessMode.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         if let p = KubernetesNames.labelProblem(name, what: "DataVolume name") { throw ValidationError(p) }
         guard FileManager.default.isReadableFile(atPath: file) else { throw ValidationError("cannot read --file \(file)") }
         let cluster = try target.connect(terminal: terminal)
         let uploader = DataVolumeUploader(client: cluster.client, proxyURL: uploadProxyURL ?? cluster.inventory?.uploadProxyURL,
-                                          timeout: timeout.seconds)
+                                          timeout: waitTimeout.seconds)
         let started = Date()
         let (phase, _) = try await uploader.phase(namespace: namespace, name: name)
         if phase == "Succeeded" {
@@ -75,7 +71,7 @@ struct ImageUploadCommand: AsyncParsableCommand {
         if phase == nil {
             guard let size else { throw ValidationError("DataVolume \(namespace)/\(name) does not exist: give --size to create it") }
             if let p = KubernetesNames.quantityProblem(size, what: "size") { throw ValidationError(p) }
-            let image = Image(name: name, namespace: namespace, size: size, storageClass: storageClass, accessMode: mode, source: .file(file))
+            let image = Image(name: name, namespace: namespace, size: size, storageClass: storageClass, accessMode: accessMode, source: .file(file))
             let node = try ClusterObjectRenderer.dataVolumeAlone(image)
             let results = await KubeApplier(client: cluster.client, discovery: cluster.discovery)
                 .apply(try KubeObject.from(node, source: "image upload \(name)"))

@@ -26,7 +26,7 @@ struct RenderCommand: ParsableCommand {
             }
             let nodes = inventory.nodes.filter { node == nil || $0.name == node }
             if let node, nodes.isEmpty {
-                throw ValidationError("no node named \(node.debugDescription) in \(inventory.file); nodes: \(inventory.nodes.map(\.name).joined(separator: ", "))")
+                throw ValidationError("no node named \(node.quoted) in \(inventory.file); nodes: \(inventory.nodes.map(\.name).joined(separator: ", "))")
             }
             let rke2 = RKE2ConfigRenderer(inventory: inventory)
             let bridge = BridgeUnitRenderer(inventory: inventory)

@@ -39,11 +39,13 @@ struct RunCommandOptions: ParsableArguments {
     @Option(name: .long, help: "Where the token (if generated), kubeconfig and last report are kept.")
     var stateDir: String?
 
-    @Option(name: .long, help: "How long to wait for a service to start or nodes to become Ready (e.g. 90s, 15m).")
-    var waitTimeout: String = "15m"
+    @Option(name: .long, help: "How long to wait for a service to start or nodes to become Ready (1s to 24h, e.g. 90s, 15m).",
+            transform: DurationFlag.positive)
+    var waitTimeout: DurationValue = .seconds(900)
 
-    @Option(name: .long, help: "How long one remote command may take (install scripts and uploads excepted).")
-    var commandTimeout: String = "2m"
+    @Option(name: .long, help: "How long one remote command may take, install scripts and uploads excepted (1s to 24h).",
+            transform: DurationFlag.positive)
+    var commandTimeout: DurationValue = .seconds(120)
 
     @Flag(name: [.short, .long], help: "Print the commands run on nodes (secrets never appear).")
     var verbose = false
@@ -62,15 +64,9 @@ struct RunCommandOptions: ParsableArguments {
     }
 
     func runOptions(for inventory: Inventory, dryRun: Bool) throws -> RunOptions {
-        guard let timeout = DurationValue.parsing(waitTimeout) else {
-            throw ValidationError("--wait-timeout \(waitTimeout) is not a duration such as 90s or 15m")
-        }
-        guard let commandLimit = DurationValue.parsing(commandTimeout), commandLimit.milliseconds > 0 else {
-            throw ValidationError("--command-timeout \(commandTimeout) is not a duration such as 30s or 2m")
-        }
         let state = stateDir.map { StateDirectory(path: $0) } ?? StateDirectory.default(cluster: inventory.cluster.name)
-        return RunOptions(waitTimeout: timeout.seconds, stateDirectory: state, hostKeyPolicy: acceptNewHostKeys ? .acceptNew : .strict,
-                          dryRun: dryRun, commandTimeout: commandLimit.seconds, offline: offline)
+        return RunOptions(waitTimeout: waitTimeout.seconds, stateDirectory: state, hostKeyPolicy: acceptNewHostKeys ? .acceptNew : .strict,
+                          dryRun: dryRun, commandTimeout: commandTimeout.seconds, offline: offline)
     }
 }
 

@@ -59,17 +59,16 @@ struct VMActionCommand<Name: VMActionName>: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "The namespace.")
     var namespace: String = defaultNamespace
 
-    @Option(name: .long, help: "How long to wait (e.g. 90s, 5m).")
-    var waitTimeout: String = "5m"
+    @Option(name: .long, help: "How long to wait (1s to 24h, e.g. 90s, 5m).", transform: DurationFlag.positive)
+    var waitTimeout: DurationValue = .seconds(300)
 
     @OptionGroup var target: KubeTargetOptions
 
     func run() async throws {
         let terminal = Terminal()
-        guard let timeout = DurationValue.parsing(waitTimeout) else { throw ValidationError("--wait-timeout \(waitTimeout) is not a duration such as 90s or 5m") }
         let cluster = try target.connect(terminal: terminal)
         let started = Date()
-        try await VirtualMachineClient(client: cluster.client).perform(Name.action, namespace: namespace, name: name, timeout: timeout.seconds)
+        try await VirtualMachineClient(client: cluster.client).perform(Name.action, namespace: namespace, name: name, timeout: waitTimeout.seconds)
         let done = ["start": "is running", "stop": "is stopped", "restart": "restarted and is running"][Name.action.rawValue] ?? ""
         terminal.print(terminal.green("✓ ") + "VM \(namespace)/\(name) \(done)" + String(format: " (%.1fs)", Date().timeIntervalSince(started)))
     }
