@@ -17,7 +17,7 @@ enum LocalFileReader {
             throw Failure(reason: "it is \(kind), not a regular file; give the path of the \(what) file itself")
         }
         if Int(info.st_size) > limit {
-            throw Failure(reason: "it is \(info.st_size) bytes, more than the \(limit / 1024) KiB a \(what) may have")
+            throw Failure(reason: "it is \(info.st_size) bytes; the limit is \(limit / 1024) KiB")
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw Failure(reason: "it is not readable (\(String(cString: strerror(errno))))") }
@@ -32,7 +32,7 @@ enum LocalFileReader {
             if n == 0 { break }
             count += n
         }
-        guard count <= limit else { throw Failure(reason: "it is more than the \(limit / 1024) KiB a \(what) may have") }
+        guard count <= limit else { throw Failure(reason: "it is the limit is \(limit / 1024) KiB") }
         return Array(bytes.prefix(count))
     }
 

@@ -39,4 +39,40 @@ struct BadInventoryTests {
         let error = #expect(throws: InventoryError.self) { try InventoryLoader.load(path: "/nonexistent/inventory.yaml") }
         #expect(error?.description == "/nonexistent/inventory.yaml: cannot read the inventory: it does not exist")
     }
+
+    @Test func aFIFOOrADeviceSaysWhatItIs() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-fifo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fifo = directory.appendingPathComponent("inventory.yaml").path
+        try #require(mkfifo(fifo, 0o600) == 0)
+        // Reading a FIFO with no writer would block forever; the check must not open it for a blocking read.
+        let fifoError = #expect(throws: InventoryError.self) { try InventoryLoader.load(path: fifo) }
+        #expect(fifoError?.description == "\(fifo): cannot read the inventory: it is a FIFO (named pipe), not a regular file; give the path of the inventory file itself")
+        let zeroError = #expect(throws: InventoryError.self) { try InventoryLoader.load(path: "/dev/zero") }
+        #expect(zeroError?.description == "/dev/zero: cannot read the inventory: it is a character device, not a regular file; give the path of the inventory file itself")
+    }
+
+    @Test func anInventoryOverTheSizeCapIsRefusedBeforeReading() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-big-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // A sparse 1 GiB file: reading it would take seconds and a gigabyte of memory.
+        try #require(FileManager.default.createFile(atPath: path, contents: Data("cluster: {}\n".utf8)))
+        try #require(truncate(path, 1 << 30) == 0)
+        let error = #expect(throws: InventoryError.self) { try InventoryLoader.load(path: path) }
+        #expect(error?.description == "\(path): cannot read the inventory: it is 1073741824 bytes; the limit is 1024 KiB")
+    }
+
+    @Test func aMissingIdentityFileWarnsButValidates() throws {
+        let yaml = """
+            cluster: {name: lab, address: 10.0.0.10}
+            ssh: {identityFile: /nonexistent/id_ed25519}
+            nodes:
+              - {name: n1, address: 10.0.0.11, role: server}
+            """
+        let inventory = try InventoryLoader.load(bytes: Array(yaml.utf8), file: "inv.yaml", baseDirectory: "/tmp")
+        #expect(inventory.warnings.map(\.description) == [
+            "inv.yaml:2:21: ssh.identityFile: \"/nonexistent/id_ed25519\" does not exist here (looked for /nonexistent/id_ed25519); `up` and `check` need it",
+        ])
+    }
 }

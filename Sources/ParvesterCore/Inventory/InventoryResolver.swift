@@ -46,6 +46,13 @@ struct InventoryResolver {
         }
     }
 
+    private mutating func warnIfMissing(_ path: YAMLPath, _ value: String) {
+        let resolved = LocalPath.resolve(value, relativeTo: baseDirectory)
+        if !FileManager.default.fileExists(atPath: resolved) {
+            warn(path, "\(value.quoted) does not exist here (looked for \(resolved)); `up` and `check` need it")
+        }
+    }
+
     // MARK: - Whole inventory
 
     mutating func resolve() -> Inventory? {
@@ -211,12 +218,17 @@ struct InventoryResolver {
             s.port = port
             s.portIsExplicit = true
         }
-        // Key files are checked when connecting: an inventory can be validated where the keys are not.
-        if let file = spec?.identityFile { s.identityFile = LocalPath.resolve(file, relativeTo: baseDirectory) }
+        // An inventory can be validated where the keys are not: a missing key warns; `up` refuses it
+        // before touching any node.
+        if let file = spec?.identityFile {
+            s.identityFile = LocalPath.resolve(file, relativeTo: baseDirectory)
+            warnIfMissing(path.appending("identityFile"), file)
+        }
         if let bastion = spec?.bastion {
             let bastionPath = path.appending("bastion")
             check(bastionPath.appending("address"), NetworkNames.addressProblem(bastion.address))
             if let port = bastion.port, !(1...65535).contains(port) { problem(bastionPath.appending("port"), "port \(port) is outside 1-65535") }
+            if let key = bastion.identityFile { warnIfMissing(bastionPath.appending("identityFile"), key) }
             s.bastion = Bastion(address: bastion.address, port: bastion.port, user: bastion.user,
                                 identityFile: bastion.identityFile.map { LocalPath.resolve($0, relativeTo: baseDirectory) })
         }
@@ -471,8 +483,14 @@ struct InventoryResolver {
                 }
             } catch let error as YAMLError {
                 switch content {
-                case .inline: problems.append(YAMLError(error.kind, at: blockMark(error.mark, of: path.appending(name)),
-                                                        path: path.appending(name), file: file, error.message))
+                case .inline:
+                    // Positions inside the block become positions in the inventory, also in the message.
+                    var message = error.message
+                    if let match = message.firstMatch(of: /at (\d+):(\d+)\)/), let l = Int(match.1), let c = Int(match.2) {
+                        message.replaceSubrange(match.range, with: "at \(blockMark(Mark(line: l, column: c), of: path.appending(name))))")
+                    }
+                    problems.append(YAMLError(error.kind, at: blockMark(error.mark, of: path.appending(name)),
+                                              path: path.appending(name), file: file, message))
                 case .file(let other): problems.append(error.inFile(other))
                 }
             } catch {

@@ -10,6 +10,15 @@ struct LocalInputsPhase: Phase {
     func run(_ context: RunContext) async throws {
         let inventory = context.inventory
         var problems: [String] = []
+        var keys: [String: String] = [:]  // path → the first node needing it
+        for node in inventory.nodes {
+            for key in [node.ssh.identityFile, node.ssh.bastion?.identityFile].compactMap({ $0 }) where keys[key] == nil {
+                keys[key] = node.name
+            }
+        }
+        for (key, node) in keys.sorted(by: { $0.key < $1.key }) where !FileManager.default.isReadableFile(atPath: key) {
+            problems.append("node \(node): cannot read the SSH key \(key) (ssh.identityFile)")
+        }
         for image in inventory.images {
             if case .file(let path) = image.source, !FileManager.default.isReadableFile(atPath: path) {
                 problems.append("image \(image.namespace)/\(image.name): cannot read \(path) (images[].source.file)")
