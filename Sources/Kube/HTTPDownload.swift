@@ -87,7 +87,7 @@ public enum HTTPDownload {
         guard code == CURLE_OK else {
             let detail = String(decoding: errors.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let kind: KubeError.Kind = [CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE].contains(code) ? .tls : .transport
-            throw KubeError(kind, "cannot download \(url): \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")
+            throw KubeError(kind, "cannot download \(URLCredentials.redacted(in: url)): \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")
         }
     }
 }

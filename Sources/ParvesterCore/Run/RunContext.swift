@@ -87,7 +87,7 @@ public final class RunContext: @unchecked Sendable {
 
     /// Removes every secret this run knows from a text meant for output.
     func masked(_ text: String) -> String {
-        lock.withLock { secrets }.filter { !$0.isEmpty }.reduce(text) { $0.replacingOccurrences(of: $1, with: "********") }
+        URLCredentials.redacted(in: lock.withLock { secrets }.filter { !$0.isEmpty }.reduce(text) { $0.replacingOccurrences(of: $1, with: "********") })
     }
 
     // MARK: - Failures

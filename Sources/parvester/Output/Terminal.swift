@@ -1,4 +1,5 @@
 import Foundation
+import Kube
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -6,7 +7,7 @@ import Darwin
 #endif
 
 /// Where output goes: results to stdout, problems to stderr; colour only on a terminal, and never
-/// when NO_COLOR is set.
+/// when NO_COLOR is set. Credentials inside URLs never reach either.
 struct Terminal {
     let colourOut: Bool
     let colourErr: Bool
@@ -19,16 +20,16 @@ struct Terminal {
 
     /// Written at once, also into a pipe (`| tee`, a CI log): a run's lines appear as they happen.
     func print(_ text: String, terminator: String = "\n") {
-        FileHandle.standardOutput.write(Data((text + terminator).utf8))
+        FileHandle.standardOutput.write(Data((URLCredentials.redacted(in: text) + terminator).utf8))
     }
 
     func error(_ text: String) {
-        let line = (colourErr ? "\u{1B}[31merror:\u{1B}[0m " : "error: ") + text + "\n"
+        let line = (colourErr ? "\u{1B}[31merror:\u{1B}[0m " : "error: ") + URLCredentials.redacted(in: text) + "\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 
     func warning(_ text: String) {
-        let line = (colourErr ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: ") + text + "\n"
+        let line = (colourErr ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: ") + URLCredentials.redacted(in: text) + "\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 
