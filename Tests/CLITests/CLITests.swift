@@ -60,7 +60,9 @@ struct CLITests {
         let result = try CLI.run(["validate", "-i", path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("✓ \(path) is valid\n"))
-        #expect(result.stderr.isEmpty)
+        // The lab's inventory names the lab's keys, which exist only while a lab is up: a warning, no more.
+        let warnings = result.stderr.split(separator: "\n")
+        #expect(warnings.allSatisfy { path == "inventory/lab.yaml" && $0.hasPrefix("warning: ") && $0.contains("does not exist here") }, "\(result.stderr)")
         #expect(!result.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
     }
 
@@ -71,7 +73,7 @@ struct CLITests {
         #expect(result.stdout.isEmpty)
         let lines = result.stderr.split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
-        #expect(lines[0] == "error: \(path):6:12: cluster.address: \"10.0.0\" is neither an IP address nor a valid host name")
+        #expect(lines[0] == "error: \(path):6:12: cluster.address: \"10.0.0\" is an IPv4 address in a legacy form (hex, octal or fewer than four parts); write it as four decimal numbers such as 10.0.0.1")
         #expect(lines[3] == "error: 3 problems in \(path); nothing was changed.")
     }
 

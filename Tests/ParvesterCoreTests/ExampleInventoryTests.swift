@@ -27,7 +27,7 @@ struct ExampleInventoryTests {
         #expect(inventory.cluster.address == "parvester.192.168.48.73.sslip.io")
         #expect(inventory.cluster.tlsSANs == ["parvester.192.168.48.73.sslip.io", "192.168.48.73"])
         #expect(inventory.cluster.version == "v1.28.11+rke2r1")
-        #expect(inventory.cluster.writeKubeconfigMode == "0644")
+        #expect(inventory.cluster.writeKubeconfigMode == "0600")
         #expect(inventory.cluster.token == .generated)
         #expect(inventory.cluster.install == .online(scriptURL: "https://get.rke2.io"))
         let node = try #require(inventory.nodes.first)
@@ -112,6 +112,8 @@ struct ExampleInventoryTests {
             """.utf8), file: "inline.yaml", baseDirectory: "/")
         #expect(inventory.cluster.writeKubeconfigMode == "0644")
         #expect(inventory.cluster.token == .inline(Secret("on")))
+        // The memo's mode is allowed, but named for what it does.
+        #expect(inventory.warnings.map(\.description) == ["inline.yaml:1:60: cluster.writeKubeconfigMode: \"0644\" lets every user on the servers read the cluster-admin kubeconfig; leave it out (RKE2's default \"0600\") unless that is what you want"])
     }
 
     /// Cutting an example at any line must give a clean error or a valid inventory, never a crash.

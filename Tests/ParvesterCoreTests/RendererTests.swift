@@ -14,7 +14,7 @@ struct RendererTests {
         let files = try RKE2ConfigRenderer(inventory: inventory).files(for: inventory.nodes[0], token: Secret("supersecret"))
         #expect(files == [RenderedFile(path: "/etc/rancher/rke2/config.yaml", content: """
             token: supersecret
-            write-kubeconfig-mode: "0644"
+            write-kubeconfig-mode: "0600"
             tls-san:
             - parvester.192.168.48.73.sslip.io
             - 192.168.48.73

@@ -75,6 +75,42 @@ struct UpPartsTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: state.path) == ["token"], "no temporary file left")
     }
 
+    /// Another local user who can plant files must not steer where the token or kubeconfig land.
+    @Test func plantedLinksAndOpenDirectoriesAreRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-state-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = StateDirectory(path: directory.path + "/c")
+        try state.write(Data("{}".utf8), to: state.lastRunPath)
+        let victim = directory.appendingPathComponent("victim").path
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: victim))
+
+        // A link under the name of the temporary file the old code used, and under the file itself.
+        try FileManager.default.createSymbolicLink(atPath: state.lastRunPath + ".tmp-\(getpid())", withDestinationPath: victim)
+        try state.write(Data("{\"run\": 2}".utf8), to: state.lastRunPath)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious")
+        try FileManager.default.removeItem(atPath: state.lastRunPath)
+        try FileManager.default.createSymbolicLink(atPath: state.lastRunPath, withDestinationPath: victim)
+        let linked = #expect(throws: StateError.self) { try state.write(Data("{}".utf8), to: state.lastRunPath) }
+        #expect(linked?.description.contains("is a symbolic link") == true)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious")
+        #expect(state.read(state.lastRunPath) == nil, "reads do not follow links either")
+        try FileManager.default.removeItem(atPath: state.lastRunPath)
+
+        // A file someone else owns is not silently replaced.
+        try Data("planted".utf8).write(to: URL(fileURLWithPath: state.kubeconfigPath))
+        if geteuid() == 0 {
+            try #require(chown(state.kubeconfigPath, 65534, 65534) == 0)
+            let owned = #expect(throws: StateError.self) { try state.write(Data("k".utf8), to: state.kubeconfigPath) }
+            #expect(owned?.description.contains("belongs to uid 65534") == true)
+        }
+
+        // A directory every user can write is refused, not used as it is.
+        try #require(chmod(state.path, 0o777) == 0)
+        let open = #expect(throws: StateError.self) { try state.write(Data("t".utf8), to: state.tokenPath) }
+        #expect(open?.description.contains("is writable by every user (mode 777)") == true)
+        #expect(!FileManager.default.fileExists(atPath: state.tokenPath))
+    }
+
     @Test func sha256MatchesCoreutils() throws {
         #expect(SHA256.hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

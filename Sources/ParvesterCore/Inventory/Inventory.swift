@@ -57,7 +57,9 @@ public struct Cluster: Sendable {
 
     public static let defaultVersion = "v1.28.11+rke2r1"
     public static let defaultInstallScriptURL = "https://get.rke2.io"
-    public static let defaultWriteKubeconfigMode = "0644"
+    /// RKE2's own default: the cluster-admin kubeconfig readable by root alone (Parvester reads it with
+    /// sudo). The memo's "0644" hands cluster-admin to every local user; it stays possible, with a warning.
+    public static let defaultWriteKubeconfigMode = "0600"
 
     /// The supervisor URL joining nodes register with (RKE2 listens on 9345).
     public var joinURL: String {

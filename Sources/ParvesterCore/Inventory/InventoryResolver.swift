@@ -142,7 +142,10 @@ struct InventoryResolver {
 
         let mode = c.writeKubeconfigMode ?? Cluster.defaultWriteKubeconfigMode
         if mode.wholeMatch(of: /0?[0-7]{3}/) == nil {
-            problem(base.appending("writeKubeconfigMode"), "\(mode.quoted) is not a file mode such as \"0644\" or \"0600\" (quote it)")
+            problem(base.appending("writeKubeconfigMode"), "\(mode.quoted) is not a file mode such as \"0600\" or \"0640\" (quote it)")
+        } else if let value = Int(mode, radix: 8), value & 0o007 != 0 {
+            warn(base.appending("writeKubeconfigMode"), "\(mode.quoted) lets every user on the servers read the cluster-admin kubeconfig; "
+                 + "leave it out (RKE2's default \"0600\") unless that is what you want")
         }
 
         let serverExtra = passThroughConfig(c.rke2Config, path: base.appending("rke2Config"))
