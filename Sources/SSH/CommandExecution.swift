@@ -29,26 +29,44 @@ struct ChannelCommand {
     let summary: String
     let input: Data?
     let timeout: TimeInterval
+    /// How long opening the channel may take: a live sshd answers in milliseconds, so a long wait here
+    /// means the node stopped answering, and is reported as that well before the command's own timeout.
+    let openTimeout: TimeInterval
     let onLine: (@Sendable (StandardStream, String) -> Void)?
 
     func run() throws -> CommandResult {
         let started = Date()
         let deadline = Date(timeIntervalSinceNow: timeout)
+        let channel = try open(deadline: min(deadline, Date(timeIntervalSinceNow: openTimeout)))
+        defer { libssh2_channel_free(channel) }
         do {
-            return try execute(deadline: deadline, started: started)
+            return try execute(channel, deadline: deadline, started: started)
         } catch let error as SSHError where error.kind == .timeout {
             throw session.error(.timeout, "command did not finish within \(formatSeconds(timeout)): \(summary)")
         }
     }
 
-    private func execute(deadline: Date, started: Date) throws -> CommandResult {
+    private func open(deadline: Date) throws -> OpaquePointer {
         let raw = session.raw
-        guard let channel = try session.retry("opening a channel", until: deadline, {
-            libssh2_channel_open_ex(raw, "session", 7, 2 * 1024 * 1024, 32768, nil, 0)
-        }) else {
-            throw session.error(.channel, "cannot open a channel: \(session.lastErrorMessage)")
+        let started = Date()
+        do {
+            if let channel = try session.retry("opening a channel", until: deadline, {
+                libssh2_channel_open_ex(raw, "session", 7, 2 * 1024 * 1024, 32768, nil, 0)
+            }) { return channel }
+        } catch let error as SSHError where error.kind == .timeout {
+            throw session.error(.timeout, "the node stopped answering: no reply within \(formatSeconds(Date().timeIntervalSince(started))) "
+                                + "to opening a session for `\(summary)`")
         }
-        defer { libssh2_channel_free(channel) }
+        // libssh2 gives up by itself after 60 s without a packet (LIBSSH2_READ_TIMEOUT), or when the
+        // socket fails: both mean the link or the node went away, not that the command is wrong.
+        if LibSSH2Session.lostConnectionErrors.contains(session.lastErrno) {
+            throw session.error(.disconnected, "the node stopped answering after \(formatSeconds(Date().timeIntervalSince(started))) "
+                                + "while opening a session for `\(summary)` (\(session.lastErrorMessage))")
+        }
+        throw session.error(.channel, "cannot open a channel: \(session.lastErrorMessage)")
+    }
+
+    private func execute(_ channel: OpaquePointer, deadline: Date, started: Date) throws -> CommandResult {
         let startup = try session.retry("starting the command", until: deadline) {
             libssh2_channel_process_startup(channel, "exec", 4, command, UInt32(command.utf8.count))
         }

@@ -45,6 +45,10 @@ final class LibSSH2Session {
 
     var lastErrno: Int32 { libssh2_session_last_errno(raw) }
 
+    /// libssh2 errors that mean the peer is gone: its own read timeout, and the socket failing.
+    static let lostConnectionErrors: Set<Int32> = [LIBSSH2_ERROR_TIMEOUT, LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_SOCKET_RECV,
+                                                   LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_TIMEOUT]
+
     /// Repeats an int-returning call while it says EAGAIN.
     @discardableResult
     func retry(_ what: String, until deadline: Date, _ call: () -> Int32) throws -> Int32 {

@@ -46,6 +46,8 @@ public final class SSHConnection: @unchecked Sendable {
 
     // Touched only on `thread`.
     private var session: LibSSH2Session?
+    /// Set (on the session thread) once the node stopped answering: later work fails at once.
+    private var lost: SSHError?
     private var sftpClient: SFTPClient?
     private var tunnels: TunnelPump?
     private var sudo: SudoMode = .unknown
@@ -123,7 +125,26 @@ public final class SSHConnection: @unchecked Sendable {
 
     private func live() throws -> LibSSH2Session {
         guard let session else { throw SSHError(.disconnected, endpoint: endpoint.text, node: endpoint.name, "the connection is closed") }
+        if let lost {
+            // Waiting again on a node that already stopped answering would only repeat the same long wait.
+            throw SSHError(lost.kind, endpoint: lost.endpoint, node: lost.node, "skipped: the node stopped answering earlier in this run (\(lost.message))")
+        }
         return session
+    }
+
+    /// Opening a channel on a live session takes milliseconds; three connect timeouts (30 s by default)
+    /// is a node that stopped answering.
+    private var channelOpenTimeout: TimeInterval { max(10, options.connectTimeout * 3) }
+
+    /// Runs session work, remembering a lost connection (a timeout or a dead socket) so that later work
+    /// on this node fails at once instead of waiting out its own timeout.
+    private func remembering<T>(_ work: () throws -> T) throws -> T {
+        do {
+            return try work()
+        } catch let error as SSHError where error.kind == .timeout || error.kind == .disconnected {
+            lost = error
+            throw error
+        }
     }
 
     // MARK: - Commands
@@ -156,8 +177,10 @@ public final class SSHConnection: @unchecked Sendable {
                 usedPassword = true
             }
         }
-        let result = try ChannelCommand(session: session, command: line, summary: summary ?? command, input: stdin,
-                                        timeout: timeout, onLine: onLine).run()
+        let result = try remembering {
+            try ChannelCommand(session: session, command: line, summary: summary ?? command, input: stdin,
+                               timeout: timeout, openTimeout: channelOpenTimeout, onLine: onLine).run()
+        }
         if usedPassword, !result.succeeded, result.stderrText.contains("incorrect password") || result.stderrText.contains("Sorry, try again") {
             throw session.error(.become, "sudo refused the password given in \(SSHOptions.sudoPasswordVariable)")
         }
@@ -169,8 +192,10 @@ public final class SSHConnection: @unchecked Sendable {
             if user == "root" {
                 sudo = .notNeeded
             } else {
-                let probe = try ChannelCommand(session: session, command: "sudo -n true", summary: "sudo -n true", input: nil,
-                                               timeout: 30, onLine: nil).run()
+                let probe = try remembering {
+                    try ChannelCommand(session: session, command: "sudo -n true", summary: "sudo -n true", input: nil,
+                                       timeout: 30, openTimeout: channelOpenTimeout, onLine: nil).run()
+                }
                 if probe.succeeded {
                     sudo = .passwordless
                 } else if probe.exitStatus == 127 {
@@ -201,6 +226,12 @@ public final class SSHConnection: @unchecked Sendable {
     private func uploadOnThread(_ source: UploadSource, to path: String, mode: Int, owner: String?, become: Bool,
                                 createDirectory: Bool, timeout: TimeInterval, progress: TransferProgress?) throws {
         let session = try live()
+        try remembering { try uploadOnSession(session, source, to: path, mode: mode, owner: owner, become: become,
+                                              createDirectory: createDirectory, timeout: timeout, progress: progress) }
+    }
+
+    private func uploadOnSession(_ session: LibSSH2Session, _ source: UploadSource, to path: String, mode: Int, owner: String?, become: Bool,
+                                 createDirectory: Bool, timeout: TimeInterval, progress: TransferProgress?) throws {
         let deadline = Date(timeIntervalSinceNow: timeout)
         let sftp = try sftp(session, deadline: deadline)
         let directory = (path as NSString).deletingLastPathComponent

@@ -92,7 +92,7 @@ struct ImagesAndVMsTests {
 
         // vm list, stop, start, restart as KubeVirt does them.
         let list = try await Self.parvester(["vm", "list", "--output", "json"], cluster)
-        let listed = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+        let listed = ((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["items"] as? [[String: Any]]) ?? []
         #expect(listed.map { "\($0["name"]!) \($0["status"]!)" } == ["idle Stopped", "vm1 Running"], "\(list.stdout)")
         let stop = try await Self.parvester(["vm", "stop", "vm1"], cluster)
         #expect(stop.status == 0 && stop.stdout.contains("VM default/vm1 is stopped"), "\(stop.stdout)\(stop.stderr)")

@@ -112,7 +112,8 @@ public final class RunContext: @unchecked Sendable {
     func step(_ phase: String, _ node: Node, _ work: () async throws -> Done) async -> Bool {
         let started = Date()
         do {
-            let done = try await work()
+            let report = report
+            let done = try await StepActivity.reporting({ report.stillWorking(target: node.name, $0) }, work)
             let seconds = Date().timeIntervalSince(started)
             record(phase, node.name, done, seconds)
             return true
@@ -150,9 +151,21 @@ public final class RunContext: @unchecked Sendable {
         }
     }
 
+    /// Which timeout ran out and how to change it (see docs/troubleshooting.md).
+    static func hint(for error: SSHError) -> String {
+        if error.message.hasPrefix("skipped:") { return "" }
+        if error.message.hasPrefix("command did not finish") {
+            return ". Check that the node still answers; if the command is only slow, raise --command-timeout"
+        }
+        if error.message.hasPrefix("the node stopped answering") {
+            return ". A session opens within 3 × ssh.connectTimeout: check the node's network link and sshd, or raise ssh.connectTimeout for a slow link"
+        }
+        return ""
+    }
+
     static func describe(_ error: any Error) -> String {
         switch error {
-        case let error as SSHError: return error.message
+        case let error as SSHError: return error.message + hint(for: error)
         case let error as KubeError: return error.message
         default: return "\(error)"
         }
@@ -167,11 +180,22 @@ public final class RunContext: @unchecked Sendable {
 
     func connection(for node: Node) async throws -> SSHConnection { try await pool.connection(for: node) }
 
+    /// What `-v` prints for a command: the command itself (a script by its first line and length), and
+    /// what it is for. Commands never hold secrets (they travel in files or stdin), and are masked anyway.
+    static func verboseLine(_ command: String, summary: String?) -> String {
+        let lines = command.split(separator: "\n", omittingEmptySubsequences: false)
+        var text = "$ " + (lines.first.map(String.init) ?? "")
+        if lines.count > 1 { text += " … (\(lines.count) lines)" }
+        if let summary, summary != command { text += "   # \(summary)" }
+        return text
+    }
+
     /// Runs a command on a node with the node's privileges, failing with its stderr when it fails.
     @discardableResult
     func run(_ node: Node, _ command: String, summary: String? = nil, timeout: TimeInterval? = nil, allowFailure: Bool = false) async throws -> CommandResult {
         let connection = try await connection(for: node)
-        report.command(target: node.name, masked(summary ?? command))
+        report.command(target: node.name, masked(Self.verboseLine(command, summary: summary)))
+        StepActivity.doing("running `\(masked(summary ?? command))`", limit: timeout ?? options.commandTimeout)
         let result = try await connection.run(command, become: node.ssh.become, timeout: timeout ?? options.commandTimeout, summary: summary)
         if !allowFailure && !result.succeeded {
             let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -87,12 +87,17 @@ final class RunLock: @unchecked Sendable {
         }
     }
 
+    static let releaseTimeout: TimeInterval = 15
+
     func release(_ context: RunContext) async throws {
         beat?.cancel()
         let dir = ShellQuote.quote(Self.directory)
         let mine = ShellQuote.quote("\"run\":\"\(holder.run ?? "")\"")
         // Only our own lock: a run that lost it to a takeover must not remove the new holder's.
-        try await context.run(node, "grep -qF \(mine) \(dir)/holder 2>/dev/null && rm -rf \(dir); true", summary: "release the run lock")
+        // Short: a lock left behind is taken over by the next run, so there is no point waiting long on a
+        // node that stopped answering (and none at all when it already did: the connection says so at once).
+        try await context.run(node, "grep -qF \(mine) \(dir)/holder 2>/dev/null && rm -rf \(dir); true", summary: "release the run lock",
+                              timeout: Self.releaseTimeout)
     }
 
     static func isZombie(_ pid: Int32) -> Bool {

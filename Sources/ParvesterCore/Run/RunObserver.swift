@@ -6,10 +6,13 @@ public protocol RunObserver: Sendable {
     func transfer(target: String, file: String, sent: Int64, total: Int64)
     /// A command run on a node (already free of secrets), for `-v`.
     func command(target: String, _ summary: String)
+    /// A step still running after a while: what it waits for, how long so far, and its limit.
+    func stillWorking(target: String, _ line: String)
 }
 
 extension RunObserver {
     public func phaseStarted(_ phase: String, title: String) {}
     public func transfer(target: String, file: String, sent: Int64, total: Int64) {}
     public func command(target: String, _ summary: String) {}
+    public func stillWorking(target: String, _ line: String) {}
 }

@@ -21,4 +21,5 @@ public final class RunReport: @unchecked Sendable {
     func phaseStarted(_ phase: String, title: String) { observer?.phaseStarted(phase, title: title) }
     func transfer(target: String, file: String, sent: Int64, total: Int64) { observer?.transfer(target: target, file: file, sent: sent, total: total) }
     func command(target: String, _ summary: String) { observer?.command(target: target, summary) }
+    func stillWorking(target: String, _ line: String) { observer?.stillWorking(target: target, line) }
 }

@@ -11,6 +11,8 @@ enum Waiter {
         while true {
             do {
                 let result = try await check()
+                // After the check: the check's own command must not replace what is waited for.
+                StepActivity.doing("waiting for \(what)", limit: timeout)
                 if result.done { return }
                 seen = result.seen
             } catch let error as KubeError where !error.isTransient {

@@ -75,7 +75,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         switch outputOptions.output {
         case .json:
-            terminal.print(try JSONOutput.encode(lines))
+            terminal.print(try JSONOutput.encodeList(lines))
         case .text:
             let width = lines.map(\.name.count).max() ?? 0
             for line in lines {

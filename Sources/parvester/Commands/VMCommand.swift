@@ -26,7 +26,7 @@ struct VMListCommand: AsyncParsableCommand {
         let vms = try await VirtualMachineClient(client: cluster.client).list(namespace: namespace)
         switch outputOptions.output {
         case .json:
-            terminal.print(try JSONOutput.encode(vms))
+            terminal.print(try JSONOutput.encodeList(vms))
         case .text:
             if vms.isEmpty { terminal.print("no VMs" + (namespace.map { " in namespace \($0)" } ?? "")); return }
             let names = vms.map { "\($0.namespace)/\($0.name)" }

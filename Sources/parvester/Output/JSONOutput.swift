@@ -2,11 +2,38 @@ import Foundation
 import ParvesterCore
 import YAML
 
+/// Every `--output json` document: one object with `schemaVersion` first among its sorted keys' peers,
+/// keys sorted so runs compare with `diff`, two-space indentation, `[]` and `{}` for empty containers.
+/// Lists are wrapped (`{"items": [...], "schemaVersion": 1}`) so every document can grow fields.
 enum JSONOutput {
+    /// Raised when a document's fields change incompatibly (a field removed or its meaning changed).
+    static let schemaVersion = 1
+
     static func encode<T: Encodable>(_ value: T) throws -> String {
+        try text(Versioned(value: value))
+    }
+
+    static func encodeList<T: Encodable>(_ items: [T]) throws -> String {
+        try text(Versioned(value: ["items": items]))
+    }
+
+    private static func text<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes, .sortedKeys]
+        let pretty = String(decoding: try encoder.encode(value), as: UTF8.self)
+        // Foundation writes an empty array as "[\n\n]"; raw newlines occur only between tokens.
+        return pretty.replacing(/([\[{])\n\s*\n\s*([\]}])/) { "\($0.output.1)\($0.output.2)" }
+    }
+
+    /// The value's own keys plus `schemaVersion`.
+    private struct Versioned<Value: Encodable>: Encodable {
+        let value: Value
+        enum Key: String, CodingKey { case schemaVersion }
+        func encode(to encoder: any Encoder) throws {
+            try value.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(JSONOutput.schemaVersion, forKey: .schemaVersion)
+        }
     }
 }
 

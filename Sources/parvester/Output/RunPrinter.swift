@@ -54,6 +54,13 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
         }
     }
 
+    func stillWorking(target: String, _ line: String) {
+        lock.withLock {
+            endProgressLine()
+            terminal.print("  \(target.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  " + terminal.dim("… \(line)"))
+        }
+    }
+
     func transfer(target: String, file: String, sent: Int64, total: Int64) {
         guard terminal.colourOut else { return }  // progress bars only on a terminal
         lock.withLock {

@@ -1,0 +1,48 @@
+import Foundation
+
+/// What a node's step is doing right now, so a long step can say so: "still waiting for rke2-agent
+/// active, 30 s of 900 s". Set by waits and remote commands through the task-local `current`.
+final class StepActivity: @unchecked Sendable {
+    @TaskLocal static var current: StepActivity?
+
+    /// How often a step that is still running prints a line (also into pipes and CI logs).
+    static let reportInterval: TimeInterval = 10
+
+    private let lock = NSLock()
+    private var text: String?
+    private var since = Date()
+    private var limit: TimeInterval?
+
+    /// Records what the step does now, with the time limit that applies to it.
+    static func doing(_ text: String, limit: TimeInterval?) {
+        guard let activity = current else { return }
+        activity.lock.withLock {
+            if activity.text != text { activity.since = Date() }
+            activity.text = text
+            activity.limit = limit
+        }
+    }
+
+    /// "still waiting for X, 30 s of 900 s"; nil before anything was recorded.
+    func line() -> String? {
+        lock.withLock {
+            guard let text else { return nil }
+            let elapsed = Int(Date().timeIntervalSince(since))
+            return "still \(text), \(elapsed) s" + (limit.map { " of \(Int($0)) s" } ?? "")
+        }
+    }
+
+    /// Runs `work` with an activity, reporting the activity every `reportInterval` while it runs.
+    static func reporting<T: Sendable>(_ report: @escaping @Sendable (String) -> Void, _ work: () async throws -> T) async rethrows -> T {
+        let activity = StepActivity()
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(reportInterval))
+                if Task.isCancelled { break }
+                if let line = activity.line() { report(line) }
+            }
+        }
+        defer { ticker.cancel() }
+        return try await $current.withValue(activity) { try await work() }
+    }
+}
