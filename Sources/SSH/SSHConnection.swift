@@ -53,7 +53,7 @@ public final class SSHConnection: @unchecked Sendable {
     private var sudo: SudoMode = .unknown
 
     private enum SudoMode {
-        case unknown, notNeeded, passwordless, password(String)
+        case unknown, passwordless, password(String)
     }
 
     private init(endpoint: SSHEndpoint, user: String, options: SSHOptions) {
@@ -151,63 +151,60 @@ public final class SSHConnection: @unchecked Sendable {
 
     /// Runs a shell command line. With `become`, a non-root user runs it through sudo (its password,
     /// when sudo wants one, goes through stdin). `summary` replaces the command in error messages.
+    /// `preamble` runs first as the login user, outside sudo (which clears variables such as
+    /// SSH_CONNECTION), in the same round trip.
     public func run(_ command: String, become: Bool = false, input: Data? = nil, timeout: TimeInterval = 120,
-                    summary: String? = nil, onLine: (@Sendable (StandardStream, String) -> Void)? = nil) async throws -> CommandResult {
+                    summary: String? = nil, preamble: String? = nil,
+                    onLine: (@Sendable (StandardStream, String) -> Void)? = nil) async throws -> CommandResult {
         try await thread.perform { [self] in
-            try runOnThread(command, become: become, input: input, timeout: timeout, summary: summary, onLine: onLine)
+            try runOnThread(command, become: become, input: input, timeout: timeout, summary: summary, preamble: preamble, onLine: onLine)
         }
     }
 
     private func runOnThread(_ command: String, become: Bool, input: Data?, timeout: TimeInterval,
-                             summary: String?, onLine: (@Sendable (StandardStream, String) -> Void)?) throws -> CommandResult {
+                             summary: String?, preamble: String? = nil, onLine: (@Sendable (StandardStream, String) -> Void)?) throws -> CommandResult {
         let session = try live()
-        var line = command
-        var stdin = input
-        var usedPassword = false
-        if become {
-            switch try sudoMode(session) {
-            case .notNeeded, .unknown:
-                break
-            case .passwordless:
-                line = "sudo -n -- sh -c \(ShellQuote.quote(command))"
-            case .password(let password):
-                // -k: always ask, so the password line is never left over as the command's own input.
-                line = "sudo -S -k -p '' -- sh -c \(ShellQuote.quote(command))"
-                stdin = Data((password + "\n").utf8) + (input ?? Data())
-                usedPassword = true
+        func execute(_ line: String, _ stdin: Data?) throws -> CommandResult {
+            try remembering {
+                try ChannelCommand(session: session, command: preamble.map { "\($0)\n\(line)" } ?? line, summary: summary ?? command,
+                                   input: stdin, timeout: timeout, openTimeout: channelOpenTimeout, onLine: onLine).run()
             }
         }
-        let result = try remembering {
-            try ChannelCommand(session: session, command: line, summary: summary ?? command, input: stdin,
-                               timeout: timeout, openTimeout: channelOpenTimeout, onLine: onLine).run()
-        }
-        if usedPassword, !result.succeeded, result.stderrText.contains("incorrect password") || result.stderrText.contains("Sorry, try again") {
-            throw session.error(.become, "sudo refused the password given in \(SSHOptions.sudoPasswordVariable)")
-        }
-        return result
-    }
-
-    private func sudoMode(_ session: LibSSH2Session) throws -> SudoMode {
-        if case .unknown = sudo {
-            if user == "root" {
-                sudo = .notNeeded
-            } else {
-                let probe = try remembering {
-                    try ChannelCommand(session: session, command: "sudo -n true", summary: "sudo -n true", input: nil,
-                                       timeout: 30, openTimeout: channelOpenTimeout, onLine: nil).run()
-                }
-                if probe.succeeded {
-                    sudo = .passwordless
-                } else if probe.exitStatus == 127 {
-                    throw session.error(.become, "sudo is not installed; install it, or log in as root")
-                } else if let password = options.sudoPassword {
-                    sudo = .password(password)
-                } else {
+        guard become, user != "root" else { return try execute(command, input) }
+        let passwordless = "sudo -n -- sh -c \(ShellQuote.quote(command))"
+        switch sudo {
+        case .passwordless:
+            return try execute(passwordless, input)
+        case .unknown:
+            // Optimistic: most nodes allow NOPASSWD, and `sudo -n` refuses before running anything, so
+            // trying it first saves a separate `sudo -n true` round trip per node.
+            let result = try execute(passwordless, input)
+            let refusal = result.stderrText
+            if result.exitStatus == 1, refusal.hasPrefix("sudo: ") && refusal.contains("password is required") {
+                guard let password = options.sudoPassword else {
                     throw session.error(.become, "sudo needs a password for \(user): set \(SSHOptions.sudoPasswordVariable) (it is sent on stdin, never on a command line), or allow NOPASSWD")
                 }
+                sudo = .password(password)
+                return try runWithPassword(password)
             }
+            if result.exitStatus == 127, refusal.contains("sudo: not found") || refusal.contains("sudo: command not found") {
+                throw session.error(.become, "sudo is not installed; install it, or log in as root")
+            }
+            sudo = .passwordless
+            return result
+        case .password(let password):
+            return try runWithPassword(password)
         }
-        return sudo
+
+        func runWithPassword(_ password: String) throws -> CommandResult {
+            // -k: always ask, so the password line is never left over as the command's own input.
+            let line = "sudo -S -k -p '' -- sh -c \(ShellQuote.quote(command))"
+            let result = try execute(line, Data((password + "\n").utf8) + (input ?? Data()))
+            if !result.succeeded, result.stderrText.contains("incorrect password") || result.stderrText.contains("Sorry, try again") {
+                throw session.error(.become, "sudo refused the password given in \(SSHOptions.sudoPasswordVariable)")
+            }
+            return result
+        }
     }
 
     // MARK: - Files

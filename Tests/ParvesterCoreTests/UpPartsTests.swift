@@ -28,6 +28,36 @@ struct UpPartsTests {
         #expect(facts.virtHostValidate?.count == 1)
     }
 
+    /// The probe's own format: keyed lines, then the raw output of sha256sum and ip in sections.
+    @Test func factsAreParsedFromRawToolOutput() {
+        let output = [
+            "ssh\t10.251.0.1 40022 10.251.0.11 22",
+            "os\tdebian 12", "arch\tx86_64", "rke2\tv1.28.11+rke2r1",
+            "units\trke2-server rke2-agent parvester-bridge-br0.service", "states\tactive inactive",
+            "enabled\trke2-server enabled", "token\tpresent",
+            "section\thashes",
+            "427f93cafd9cc19be6eec03e590c9c6cdf9f688a5eaf21fa8d72351e2b15fd05  /etc/rancher/rke2/config.yaml",
+            "section\tlinks",
+            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT\\    link/loopback 00:00:00:00:00:00",
+            "3: eth1@if9: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master br0 state UP\\    link/ether ae:8b\\    veth \\    bridge_slave state forwarding",
+            "5: br0: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN\\    link/ether ae:8b\\    bridge forward_delay 1500 hello_time 200",
+            "section\taddrs",
+            "2: eth0    inet 10.251.0.11/16 brd 10.251.255.255 scope global eth0\\       valid_lft forever",
+            "2: eth0    inet6 fd00:251::b/64 scope global \\       valid_lft forever",
+            "section\tvhv", "-absent-",
+        ].joined(separator: "\n")
+        let facts = FactsProbe.parse(output)
+        #expect(facts.sshAddress == "10.251.0.11")
+        #expect(facts.isActive("rke2-server") && facts.active["rke2-agent"] == "inactive")
+        #expect(facts.active["parvester-bridge-br0.service"] == "unknown", "a unit systemctl gave no line for")
+        #expect(facts.fileHashes == ["/etc/rancher/rke2/config.yaml": "427f93cafd9cc19be6eec03e590c9c6cdf9f688a5eaf21fa8d72351e2b15fd05"])
+        #expect(facts.links["eth1"] == NodeFacts.Link(name: "eth1", up: true, master: "br0", isBridge: false, addresses: []))
+        #expect(facts.links["br0"] == NodeFacts.Link(name: "br0", up: false, master: nil, isBridge: true, addresses: []))
+        #expect(facts.links["lo"]?.up == true && facts.links["lo"]?.isBridge == false)
+        #expect(facts.link(carrying: "10.251.0.11")?.name == "eth0" && facts.link(carrying: "fd00:251::b")?.name == "eth0")
+        #expect(facts.virtHostValidate == nil && facts.hasNodeToken)
+    }
+
     @Test func aNodeWithoutRKE2OrVirtHostValidate() {
         let facts = FactsProbe.parse("rke2\t\nvhv\t-absent-\nactive\trke2-server inactive\n")
         #expect(facts.rke2Version == nil)

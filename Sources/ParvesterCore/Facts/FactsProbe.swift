@@ -1,76 +1,138 @@
+import Foundation
 import SSH
 
-/// The one command that gathers a node's facts, and the parser of its output. Lines are `key<TAB>value`,
+/// The one command that gathers a node's facts, and the parser of its output.
+///
+/// The script is cheap on the node: every run starts with it, on every node at once. It uses shell
+/// builtins where it can and starts one process per tool, not per interface, file or unit: `systemctl`
+/// once for all units, `sha256sum` once for all files, `ip` once for links and once for addresses,
+/// and hands their raw output back in sections for this side to parse. Keyed lines are `key<TAB>value`,
 /// so that nothing a node reports can be mistaken for another key.
 enum FactsProbe {
     static let units = ["rke2-server", "rke2-agent"]
 
     /// Units are enabled through their `WantedBy=` target (RKE2's and the bridge unit both have one), so
-    /// enablement is read from the `*.wants/` links: one `systemctl` call for all units instead of two each.
+    /// enablement is read from the `*.wants/` links with globs, not with `systemctl is-enabled`.
     /// Also removes what an interrupted upload may have left: `.NAME.parvester-*` next to managed files (a
     /// run holding the lock is the only writer), and the login user's sudo staging files in /tmp older
-    /// than a minute.
+    /// than a minute, in one `find`.
     static func command(managedFiles: [String], units: [String], cleanUp: Bool = true) -> String {
         let files = managedFiles.map(ShellQuote.quote).joined(separator: " ")
         let directories = Set(managedFiles.map { String($0[..<($0.lastIndex(of: "/") ?? $0.endIndex)]) }).sorted().map(ShellQuote.quote).joined(separator: " ")
         let unitList = units.map(ShellQuote.quote).joined(separator: " ")
+        let cleaning = """
+            d=; for x in \(directories); do [ -d "$x" ] && d="$d $x"; done
+            find $d /tmp -maxdepth 1 -type f \\( -name '.*.parvester-*' ! -path '/tmp/*' -o -name '.parvester-upload-*' -path '/tmp/*' -user "${SUDO_USER:-${USER:-root}}" -mmin +1 \\) -delete 2>/dev/null
+            """
         return """
-            t=$(printf '\\t')
-            \(cleanUp ? "for d in \(directories); do [ -d \"$d\" ] && find \"$d\" -maxdepth 1 -name '.*.parvester-*' -type f -delete 2>/dev/null; done" : ":")
-            \(cleanUp ? "find /tmp -maxdepth 1 -name '.parvester-upload-*' -type f -user \"${SUDO_USER:-$(id -un)}\" -mmin +1 -delete 2>/dev/null" : ":")
+            t='\t'
+            \(cleanUp ? cleaning : ":")
             . /etc/os-release 2>/dev/null; echo "os${t}${ID:-unknown} ${VERSION_ID:-}"
-            echo "arch${t}$(uname -m)"
-            v=$(PATH=/usr/local/bin:/usr/bin:/bin:$PATH rke2 --version 2>/dev/null | head -n 1 | awk '{print $3}'); echo "rke2${t}$v"
+            if [ -r /proc/sys/kernel/arch ]; then read -r a < /proc/sys/kernel/arch; else a=$(uname -m); fi; echo "arch${t}$a"
+            v=$(PATH=/usr/local/bin:/usr/bin:/bin:$PATH rke2 --version 2>/dev/null); set -- $v; echo "rke2${t}${3:-}"
             set -- \(unitList)
-            systemctl is-active "$@" 2>/dev/null | for u in "$@"; do read -r s; echo "active${t}$u ${s:-unknown}"; done
+            echo "units${t}$*"
+            s=$(systemctl is-active "$@" 2>/dev/null); echo "states${t}"$s
             for u in "$@"; do
               e=disabled; for w in /etc/systemd/system/*.wants/"${u%.service}.service"; do [ -L "$w" ] && e=enabled; done
               echo "enabled${t}$u $e"
             done
-            for f in \(files); do [ -f "$f" ] && echo "hash${t}$f $(sha256sum "$f" | cut -d' ' -f1)"; done
+            set --; for f in \(files); do [ -f "$f" ] && set -- "$@" "$f"; done
             [ -s /var/lib/rancher/rke2/server/node-token ] && echo "token${t}present"
-            ip -o link show 2>/dev/null | while read -r _ name rest; do
-              name=${name%:}; name=${name%@*}
-              state=down; case "$rest" in *"<"*UP*">"*|*",UP,"*|*"<UP,"*) state=up;; esac
-              master=$(echo "$rest" | sed -n 's/.* master \\([^ ]*\\).*/\\1/p')
-              bridge=no; [ -d "/sys/class/net/$name/bridge" ] && bridge=yes
-              echo "link${t}$name $state $bridge ${master:--}"
-            done
-            ip -o addr show 2>/dev/null | awk -v t="$t" '{split($4, a, "/"); print "addr" t $2 " " a[1]}'
-            if command -v virt-host-validate >/dev/null 2>&1; then virt-host-validate qemu 2>&1 | sed "s/^/vhv${t}/"; else echo "vhv${t}-absent-"; fi
+            echo "section${t}hashes"; [ $# -gt 0 ] && sha256sum -- "$@" 2>/dev/null
+            echo "section${t}links"; ip -o -d link show 2>/dev/null
+            echo "section${t}addrs"; ip -o addr show 2>/dev/null
+            echo "section${t}vhv"; if command -v virt-host-validate >/dev/null 2>&1; then virt-host-validate qemu 2>&1; else echo "-absent-"; fi
             true
             """
     }
+
+    /// Run as the login user before the (sudo) script: the session's own addresses.
+    static let sessionPreamble = "printf 'ssh\\t%s\\n' \"$SSH_CONNECTION\""
 
     static func parse(_ output: String) -> NodeFacts {
         var facts = NodeFacts()
         var validate: [String] = []
         var hasValidate = true
-        for line in output.split(separator: "\n") {
-            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            let (key, value) = (parts[0], parts[1])
-            let fields = value.split(separator: " ").map(String.init)
-            switch key {
-            case "os": facts.os = value.trimmingCharacters(in: .whitespaces)
-            case "arch": facts.arch = value
-            case "rke2": facts.rke2Version = value.isEmpty ? nil : value
-            case "active" where fields.count >= 1: facts.active[fields[0]] = fields.count > 1 ? fields[1] : "unknown"
-            case "enabled" where fields.count >= 1: facts.enabled[fields[0]] = fields.count > 1 ? fields[1] : "unknown"
-            case "hash" where fields.count == 2: facts.fileHashes[fields[0]] = fields[1]
-            case "token": facts.hasNodeToken = true
-            case "link" where fields.count == 4:
-                facts.links[fields[0]] = NodeFacts.Link(name: fields[0], up: fields[1] == "up", master: fields[3] == "-" ? nil : fields[3],
-                                                        isBridge: fields[2] == "yes", addresses: facts.links[fields[0]]?.addresses ?? [])
-            case "addr" where fields.count == 2:
-                facts.links[fields[0], default: NodeFacts.Link(name: fields[0], up: false, master: nil, isBridge: false, addresses: [])]
-                    .addresses.append(fields[1])
-            case "vhv":
-                if value == "-absent-" { hasValidate = false } else { validate.append(value) }
-            default: break
+        var section = ""
+        var units: [String] = []
+        for line in output.split(separator: "\n").map(String.init) {
+            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            if parts.count == 2, parts[0] == "section" {
+                section = parts[1]
+                continue
+            }
+            switch section {
+            case "hashes": parseHash(line, into: &facts)
+            case "links": parseLink(line, into: &facts)
+            case "addrs": parseAddress(line, into: &facts)
+            case "vhv": if line == "-absent-" { hasValidate = false } else { validate.append(line) }
+            default:
+                guard parts.count == 2 else { continue }
+                parseKeyed(parts[0], parts[1], units: &units, validate: &validate, hasValidate: &hasValidate, into: &facts)
             }
         }
         facts.virtHostValidate = hasValidate ? validate : nil
         return facts
+    }
+
+    private static func parseKeyed(_ key: String, _ value: String, units: inout [String], validate: inout [String],
+                                   hasValidate: inout Bool, into facts: inout NodeFacts) {
+        let fields = value.split(separator: " ").map(String.init)
+        switch key {
+        case "os": facts.os = value.trimmingCharacters(in: .whitespaces)
+        case "arch": facts.arch = value
+        case "rke2": facts.rke2Version = value.isEmpty ? nil : value
+        case "units": units = fields
+        // `systemctl is-active` answers one line per unit, in order; a missing answer is unknown.
+        case "states": for (i, unit) in units.enumerated() { facts.active[unit] = i < fields.count ? fields[i] : "unknown" }
+        case "active" where fields.count >= 1: facts.active[fields[0]] = fields.count > 1 ? fields[1] : "unknown"
+        case "enabled" where fields.count >= 1: facts.enabled[fields[0]] = fields.count > 1 ? fields[1] : "unknown"
+        case "hash" where fields.count == 2: facts.fileHashes[fields[0]] = fields[1]
+        case "token": facts.hasNodeToken = true
+        // SSH_CONNECTION: client address, client port, server address, server port.
+        case "ssh": facts.sshAddress = fields.count >= 3 ? fields[2] : nil
+        case "link" where fields.count == 4:
+            facts.links[fields[0]] = NodeFacts.Link(name: fields[0], up: fields[1] == "up", master: fields[3] == "-" ? nil : fields[3],
+                                                    isBridge: fields[2] == "yes", addresses: facts.links[fields[0]]?.addresses ?? [])
+        case "addr" where fields.count == 2: addAddress(fields[1], to: fields[0], in: &facts)
+        case "vhv": if value == "-absent-" { hasValidate = false } else { validate.append(value) }
+        default: break
+        }
+    }
+
+    /// `sha256sum` lines: 64 hex digits, two spaces (or space and `*`), the path.
+    private static func parseHash(_ line: String, into facts: inout NodeFacts) {
+        guard line.utf8.count > 66 else { return }
+        let hash = String(line.prefix(64))
+        guard hash.allSatisfy(\.isHexDigit) else { return }
+        facts.fileHashes[String(line.dropFirst(66))] = hash
+    }
+
+    /// `ip -o -d link show`: `3: eth1@if9: <BROADCAST,UP,LOWER_UP> mtu 1500 ... master br0 state UP ...\    link/ether ...\    bridge forward_delay ...`.
+    /// Fields after `\` are details: the kind (`bridge`, `veth`) and port roles (`bridge_slave`).
+    private static func parseLink(_ line: String, into facts: inout NodeFacts) {
+        let segments = line.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }
+        let words = (segments.first ?? "").split(separator: " ").map(String.init)
+        guard words.count >= 3, words[0].hasSuffix(":") else { return }
+        var name = String(words[1].dropLast())  // "eth1@if9:" → "eth1@if9"
+        if let at = name.firstIndex(of: "@") { name = String(name[..<at]) }
+        let flags = words[2].trimmingCharacters(in: CharacterSet(charactersIn: "<>")).split(separator: ",")
+        let master = words.firstIndex(of: "master").flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil }
+        let isBridge = segments.dropFirst().contains { $0 == "bridge" || $0.hasPrefix("bridge ") }
+        facts.links[name] = NodeFacts.Link(name: name, up: flags.contains("UP"), master: master, isBridge: isBridge,
+                                           addresses: facts.links[name]?.addresses ?? [])
+    }
+
+    /// `ip -o addr show`: `2: eth0    inet 10.251.0.11/16 brd ... scope global eth0\ ...`.
+    private static func parseAddress(_ line: String, into facts: inout NodeFacts) {
+        let words = line.split(separator: " ").map(String.init)
+        guard words.count >= 4, words[2] == "inet" || words[2] == "inet6" else { return }
+        let link = words[1].split(separator: "@").first.map(String.init) ?? words[1]
+        addAddress(String(words[3].split(separator: "/").first ?? ""), to: link, in: &facts)
+    }
+
+    private static func addAddress(_ address: String, to link: String, in facts: inout NodeFacts) {
+        facts.links[link, default: NodeFacts.Link(name: link, up: false, master: nil, isBridge: false, addresses: [])].addresses.append(address)
     }
 }

@@ -7,13 +7,12 @@ struct GatherFactsPhase: Phase {
         let managed = ManagedFiles(inventory: context.inventory)
         await context.forEach(context.healthy(context.inventory.nodes)) { node in
             await context.step(id, node) {
+                // The preamble runs outside sudo, which clears SSH_CONNECTION: the address this session arrived at.
                 let output = try await context.run(node, FactsProbe.command(managedFiles: managed.all, units: FactsProbe.units + [managed.bridgeUnitName],
                                                                             cleanUp: !context.options.dryRun),
-                                                   summary: "gather facts (os, rke2, services, file hashes, links)")
-                var facts = FactsProbe.parse(output.stdoutText)
-                // Outside sudo, which clears SSH_CONNECTION: the address this session arrived at.
-                let session = try await context.connection(for: node).run("printf '%s' \"$SSH_CONNECTION\"", timeout: context.options.commandTimeout)
-                facts.sshAddress = session.stdoutText.split(separator: " ").dropFirst(2).first.map(String.init)
+                                                   summary: "gather facts (os, rke2, services, file hashes, links)",
+                                                   preamble: FactsProbe.sessionPreamble)
+                let facts = FactsProbe.parse(output.stdoutText)
                 context.setFacts(facts, for: node)
                 return .ok("\(facts.os) \(facts.arch), RKE2 \(facts.rke2Version ?? "not installed")")
             }

@@ -192,11 +192,13 @@ public final class RunContext: @unchecked Sendable {
 
     /// Runs a command on a node with the node's privileges, failing with its stderr when it fails.
     @discardableResult
-    func run(_ node: Node, _ command: String, summary: String? = nil, timeout: TimeInterval? = nil, allowFailure: Bool = false) async throws -> CommandResult {
+    func run(_ node: Node, _ command: String, summary: String? = nil, timeout: TimeInterval? = nil, allowFailure: Bool = false,
+             preamble: String? = nil) async throws -> CommandResult {
         let connection = try await connection(for: node)
         report.command(target: node.name, masked(Self.verboseLine(command, summary: summary)))
         StepActivity.doing("running `\(masked(summary ?? command))`", limit: timeout ?? options.commandTimeout)
-        let result = try await connection.run(command, become: node.ssh.become, timeout: timeout ?? options.commandTimeout, summary: summary)
+        let result = try await connection.run(command, become: node.ssh.become, timeout: timeout ?? options.commandTimeout, summary: summary,
+                                              preamble: preamble)
         if !allowFailure && !result.succeeded {
             let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
             throw RemoteCommandFailed(summary: summary ?? command, status: result.exitStatus, stderr: masked(stderr))
