@@ -3,7 +3,9 @@
 it down. Uses the release build.
 
 1. No-op re-run of `up` on 50 nodes (3 servers, 47 agents) after a first build: wall time, and the ratio
-   to OpenSSH's parallel floor (one `ssh NODE true` per node under xargs -P 50), measured alternately.
+   to OpenSSH's parallel floor (one `ssh NODE true` per node under xargs -P 50), measured alternately;
+   beside each, the CPU time spent on the nodes per node (sshd and everything it starts), counted by a
+   cgroup the lab's sshd processes are moved into for the measurement only.
 2. Fresh build of 3 servers + 2 agents: wall time, and how much of it was Parvester's own work (the
    process's CPU time, user + system) as opposed to waiting on the nodes and the doubles.
 """
@@ -19,7 +21,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(ROOT, ".lab")
 PARVESTER = os.path.join(ROOT, ".build", "release", "parvester")
-NODES, SERVERS, ROUNDS = 50, 3, 3
+NODES, SERVERS, ROUNDS = 50, 3, 5
 USER = "pvuser"  # sudo without password; root's login shell on this machine starts slowly, for ssh too
 
 
@@ -59,6 +61,42 @@ def up(inventory_path, state):
     return wall, cpu, report
 
 
+class NodeCPU:
+    """CPU time of the lab nodes' sshd processes and all they start (sessions, shells, sudo, the doubles),
+    from a cpuacct cgroup (cgroup v1) or a cgroup v2 directory the listeners are moved into; children
+    inherit it. A measurement only: the lab itself never depends on it."""
+
+    def __init__(self):
+        v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        self.path = "/sys/fs/cgroup/parvester-bench-nodes" if v2 else "/sys/fs/cgroup/cpuacct/parvester-bench-nodes"
+        self.v2 = v2
+        os.makedirs(self.path, exist_ok=True)
+        state = json.load(open(os.path.join(LAB, "lab.json")))
+        for node in state["nodes"]:
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write(str(node["sshd_pid"]))
+
+    def seconds(self):
+        if self.v2:
+            for line in open(os.path.join(self.path, "cpu.stat")):
+                if line.startswith("usage_usec"):
+                    return int(line.split()[1]) / 1e6
+        return int(open(os.path.join(self.path, "cpuacct.usage")).read()) / 1e9
+
+    def remove(self):
+        root = os.path.dirname(self.path) if not self.v2 else "/sys/fs/cgroup"
+        for pid in open(os.path.join(self.path, "cgroup.procs")).read().split():
+            try:
+                with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                    f.write(pid)
+            except OSError:
+                pass  # gone already
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
 def ssh_floor(addresses):
     options = ["-i", os.path.join(LAB, "id_ed25519"), "-o", f"UserKnownHostsFile={os.path.join(LAB, 'known_hosts')}",
                "-o", "BatchMode=yes", "-o", "KexAlgorithms=curve25519-sha256", "-o", "ControlMaster=no"]
@@ -89,17 +127,27 @@ def main():
         state = os.path.join(work, "state-big")
         first, _, _ = up(big, state)
         print(f"first build of {NODES} nodes ({SERVERS} servers, {NODES - SERVERS} agents): {first:.1f}s")
-        ours, theirs, cpus = [], [], []
-        for _ in range(ROUNDS):  # alternate, so drift on a shared machine hits both alike
-            wall, cpu, report = up(big, state)
-            if report.get("changed") != 0:
-                raise SystemExit(f"the re-run changed {report.get('changed')} things; it must change nothing")
-            ours.append(wall)
-            cpus.append(cpu)
-            theirs.append(ssh_floor(addresses))
+        ours, theirs, cpus, our_nodes, their_nodes = [], [], [], [], []
+        nodes_cpu = NodeCPU()
+        try:
+            for _ in range(ROUNDS):  # alternate, so drift on a shared machine hits both alike
+                before = nodes_cpu.seconds()
+                wall, cpu, report = up(big, state)
+                our_nodes.append((nodes_cpu.seconds() - before) / NODES)
+                if report.get("changed") != 0:
+                    raise SystemExit(f"the re-run changed {report.get('changed')} things; it must change nothing")
+                ours.append(wall)
+                cpus.append(cpu)
+                before = nodes_cpu.seconds()
+                theirs.append(ssh_floor(addresses))
+                their_nodes.append((nodes_cpu.seconds() - before) / NODES)
+        finally:
+            nodes_cpu.remove()
         ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
         print(f"no-op re-run of up on {NODES} nodes, median of {ROUNDS}: parvester {ours_s:.2f}s (CPU {statistics.median(cpus):.2f}s)   "
               f"openssh floor (xargs -P {NODES} ssh true) {theirs_s:.2f}s   ratio {ours_s / theirs_s:.2f}")
+        print(f"  node-side CPU per node (sshd and all it starts), median: parvester {1000 * statistics.median(our_nodes):.0f} ms   "
+              f"openssh floor {1000 * statistics.median(their_nodes):.0f} ms   ratio {statistics.median(our_nodes) / statistics.median(their_nodes):.2f}")
     finally:
         lab("down")
 

@@ -1,5 +1,5 @@
 import Foundation
-import ParvesterCore
+@testable import ParvesterCore
 import SSH
 import Testing
 
@@ -46,9 +46,12 @@ struct SystemdDoubleTests {
         defer { Task { await connection.close() } }
         try await unit(connection, "crasher.service", "[Service]\nExecStart=/bin/sh -c \"echo cannot join: token rejected; exit 1\"\n")
         #expect(try await connection.run("systemctl start --no-block crasher").succeeded)
-        try await Task.sleep(for: .seconds(1))
-        let state = try await connection.run("systemctl is-active crasher")
-        #expect(state.stdoutText == "failed\n")
+        var state = try await connection.run("systemctl is-active crasher")
+        for _ in 0..<200 where state.stdoutText != "failed\n" {
+            try await Task.sleep(for: .milliseconds(100))
+            state = try await connection.run("systemctl is-active crasher")
+        }
+        #expect(state.stdoutText == "failed\n", "without Restart=, a dead process is failed")
         #expect(state.exitStatus == 3)
         #expect(try await connection.run("journalctl -u crasher -n 5").stdoutText.contains("token rejected"))
     }
@@ -84,18 +87,54 @@ struct SystemdDoubleTests {
         await check.close()
     }
 
-    @Test func conflictingUnitsRefuseToStartTogether() async throws {
+    /// systemd.unit(5): "If a unit has a Conflicts= setting on another unit, starting the former will stop
+    /// the latter and vice versa." No error: the other unit just stops.
+    @Test func startingAConflictingUnitStopsTheOther() async throws {
         let connection = try await Lab.connect("lab49")
         defer { Task { await connection.close() } }
         try await unit(connection, "role-agent.service", "[Service]\nExecStart=/bin/sleep 1000\n")
         try await unit(connection, "role-server.service", "[Unit]\nConflicts=role-agent.service\n[Service]\nExecStart=/bin/sleep 1000\n")
         #expect(try await connection.run("systemctl start role-agent").succeeded)
-        let refused = try await connection.run("systemctl start role-server")
-        #expect(refused.exitStatus == 1)
-        #expect(refused.stderrText.contains("role-agent.service is active"))
+        let started = try await connection.run("systemctl start role-server; echo $?; systemctl is-active role-server role-agent")
+        #expect(started.stdoutText == "0\nactive\ninactive\n", "\(started.stdoutText)\(started.stderrText)")
+        // The other way round: role-agent names no conflict, role-server does; it still applies.
+        let back = try await connection.run("systemctl start role-agent; systemctl is-active role-agent role-server")
+        #expect(back.stdoutText == "active\ninactive\n")
         _ = try await connection.run("systemctl stop role-agent")
-        #expect(try await connection.run("systemctl start role-server; systemctl is-active role-server").stdoutText == "active\n")
-        _ = try await connection.run("systemctl stop role-server")
+    }
+
+    /// systemd.service(5): with Restart=always a process that exits is started again after RestartSec;
+    /// meanwhile the unit is activating (auto-restart), never failed, and NRestarts counts the restarts.
+    /// More than StartLimitBurst (5) starts within StartLimitIntervalSec (10s) ends it failed.
+    @Test func restartAlwaysCyclesAndCountsUntilTheStartLimit() async throws {
+        let connection = try await Lab.connect("lab49")
+        defer { Task { await connection.close() } }
+        try await unit(connection, "looper.service", "[Service]\nRestart=always\nRestartSec=1s\nExecStart=/bin/sh -c \"echo crashing; exit 2\"\n")
+        // Type=simple: the start job succeeds once the process is forked, whatever it does next.
+        #expect(try await connection.run("systemctl start --no-block looper").succeeded)
+        var seen: [UnitState] = []
+        for _ in 0..<300 {
+            let state = UnitState(text: try await connection.run("systemctl show -p ActiveState,SubState,NRestarts,Result looper").stdoutText)
+            seen.append(state)
+            if state.restarts >= 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(seen.last?.restarts ?? 0 >= 2, "\(seen.last.map(\.description) ?? "")")
+        #expect(!seen.contains { $0.active == "failed" }, "a restarting unit is never failed")
+        #expect(seen.contains { $0.active == "activating" && $0.sub == "auto-restart" })
+        #expect(try await connection.run("journalctl -u looper -n 20").stdoutText.contains("Scheduled restart job, restart counter is at 1."))
+        _ = try await connection.run("systemctl stop looper")
+        #expect(try await connection.run("systemctl is-active looper").stdoutText == "inactive\n")
+
+        try await unit(connection, "fastlooper.service", "[Service]\nRestart=always\nRestartSec=100ms\nExecStart=/bin/false\n")
+        _ = try await connection.run("systemctl start fastlooper")
+        var last = UnitState(text: "")
+        for _ in 0..<300 {
+            last = UnitState(text: try await connection.run("systemctl show -p ActiveState,Result,NRestarts fastlooper").stdoutText)
+            if last.active == "failed" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(last.active == "failed" && last.result == "start-limit-hit", "\(last)")
     }
 
     @Test func theRenderedBridgeUnitCreatesTheBridgeWithItsUplink() async throws {

@@ -19,6 +19,8 @@ struct UpCluster {
     var topExtra: String
     /// The `install:` line of `cluster:` (airgap from the lab's artifacts unless changed).
     var install = ""
+    /// The `bridge:` section.
+    var bridge = "bridge: {uplink: eth1}"
     /// The `components:` section. By default none: those tests are about the RKE2 phases, and the
     /// release URLs point outside the lab. `labComponents` fetches them from the lab's manifest server.
     var components = "components: {localPathProvisioner: {enabled: false}, kubevirt: {enabled: false}, cdi: {enabled: false}, multus: {enabled: false}}"
@@ -68,7 +70,7 @@ struct UpCluster {
             // pvuser (sudo without password): root's login shell on this machine is slow to start.
             "ssh:", "  user: pvuser", "  identityFile: \(lab.client_keys["ed25519"]!)", "  knownHostsFile: \(lab.known_hosts)",
             "  connectTimeout: 5s",
-            "bridge: {uplink: eth1}",
+            bridge,
             "nodes:",
         ]
         for member in members {

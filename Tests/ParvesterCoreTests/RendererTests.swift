@@ -74,9 +74,8 @@ struct RendererTests {
             Type=oneshot
             RemainAfterExit=yes
             ExecStart=-/usr/sbin/ip link add br0 type bridge
-            ExecStart=/usr/sbin/ip link set eth1 master br0
+            ExecStart=/bin/sh -c "if [ -e /sys/class/net/eth1 ]; then /usr/sbin/ip link set eth1 master br0 && /usr/sbin/ip link set eth1 up; else echo 'parvester-bridge - the uplink eth1 is missing, br0 is left without it' >&2; fi"
             ExecStart=/usr/sbin/ip link set br0 up
-            ExecStart=/usr/sbin/ip link set eth1 up
 
             [Install]
             WantedBy=multi-user.target

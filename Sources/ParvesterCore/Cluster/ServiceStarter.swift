@@ -22,19 +22,31 @@ enum ServiceStarter {
         return .changed(wasActive ? "restarted (its configuration changed)" : "started")
     }
 
+    /// Restarts after which a unit that should come up is called crash-looping. RKE2's units say
+    /// Restart=always, so under systemd a dying RKE2 never shows `failed`: it cycles through `activating`
+    /// (SubState=auto-restart) with a rising NRestarts, every RestartSec (5 s).
+    static let crashLoopRestarts = 2
+
     static func waitActive(_ context: RunContext, _ node: Node, unit: String) async throws {
         let deadline = Date().addingTimeInterval(context.options.waitTimeout)
-        var state = ""
+        var state = UnitState(text: "")
+        StepActivity.doing("waiting for \(unit) active", limit: context.options.waitTimeout)
         while Date() < deadline {
-            state = try await context.run(node, "systemctl is-active \(ShellQuote.quote(unit))", allowFailure: true)
-                .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-            if state == "active" { return }
-            if state == "failed" {
-                throw ServiceFailed(unit: unit, state: state, journal: try await journal(context, node, unit: unit), waited: nil)
+            let output = try await context.run(node, "systemctl show -p ActiveState,SubState,NRestarts,Result \(ShellQuote.quote(unit))",
+                                               allowFailure: true)
+            state = UnitState(text: output.stdoutText)
+            if state.active == "active" { return }
+            if state.active == "failed" {
+                throw ServiceFailed(unit: unit, state: state.description, journal: try await journal(context, node, unit: unit), waited: nil)
+            }
+            if state.restarts >= crashLoopRestarts {
+                throw ServiceFailed(unit: unit, state: state.description, journal: try await journal(context, node, unit: unit), waited: nil,
+                                    crashLooping: true)
             }
             try await Task.sleep(for: .seconds(1))
         }
-        throw ServiceFailed(unit: unit, state: state, journal: try await journal(context, node, unit: unit), waited: context.options.waitTimeout)
+        throw ServiceFailed(unit: unit, state: state.description, journal: try await journal(context, node, unit: unit),
+                            waited: context.options.waitTimeout)
     }
 
     static func journal(_ context: RunContext, _ node: Node, unit: String) async throws -> String {
@@ -42,15 +54,41 @@ enum ServiceStarter {
     }
 }
 
+/// `systemctl show -p ActiveState,SubState,NRestarts,Result` as read back.
+struct UnitState: CustomStringConvertible {
+    var active = "unknown"
+    var sub = ""
+    var restarts = 0
+    var result = ""
+
+    init(text: String) {
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "ActiveState": active = parts[1]
+            case "SubState": sub = parts[1]
+            case "NRestarts": restarts = Int(parts[1]) ?? 0
+            case "Result": result = parts[1]
+            default: break
+            }
+        }
+    }
+
+    var description: String { sub.isEmpty || sub == active ? active : "\(active) (\(sub))" }
+}
+
 struct ServiceFailed: Error, CustomStringConvertible {
     var unit: String
     var state: String
     var journal: String
     var waited: TimeInterval?
+    var crashLooping = false
 
     var description: String {
         let lines = journal.split(separator: "\n").suffix(5).map { "    \($0)" }.joined(separator: "\n")
-        let head = waited.map { "\(unit) still \(state) after \(Int($0)) s" } ?? "\(unit) failed"
+        let head = crashLooping ? "\(unit) keeps crashing: systemd restarted it \(ServiceStarter.crashLoopRestarts) times (Restart=always)"
+            : waited.map { "\(unit) still \(state) after \(Int($0)) s" } ?? "\(unit) failed"
         return "\(head); its last log lines:\n\(lines)\n  (journalctl -u \(unit) on the node shows more)"
     }
 }

@@ -29,7 +29,7 @@ enum FactsProbe {
             \(cleanUp ? cleaning : ":")
             . /etc/os-release 2>/dev/null; echo "os${t}${ID:-unknown} ${VERSION_ID:-}"
             if [ -r /proc/sys/kernel/arch ]; then read -r a < /proc/sys/kernel/arch; else a=$(uname -m); fi; echo "arch${t}$a"
-            v=$(PATH=/usr/local/bin:/usr/bin:/bin:$PATH rke2 --version 2>/dev/null); set -- $v; echo "rke2${t}${3:-}"
+            \(rke2Version(remember: cleanUp))
             set -- \(unitList)
             echo "units${t}$*"
             s=$(systemctl is-active "$@" 2>/dev/null); echo "states${t}"$s
@@ -49,6 +49,29 @@ enum FactsProbe {
 
     /// Run as the login user before the (sudo) script: the session's own addresses.
     static let sessionPreamble = "printf 'ssh\\t%s\\n' \"$SSH_CONNECTION\""
+
+    /// Where the probe remembers `rke2 --version` (a Go binary of 100+ MB that costs tens of
+    /// milliseconds of CPU on every run), keyed by the binary's device, inode, mtime and size: a new
+    /// binary from an install or upgrade always has a new inode, so the key never matches a stale answer.
+    static let rke2VersionCache = "/var/lib/parvester/rke2-version"
+
+    /// The RKE2 binary's version, from the cache when the binary is the one it describes. Installs put it in
+    /// /usr/local/bin (tarball), /opt/rke2/bin (read-only /usr/local) or /usr/bin (RPM). A dry run reads
+    /// the cache but never writes it.
+    static func rke2Version(remember: Bool) -> String {
+        """
+        v=; for b in /usr/local/bin/rke2 /opt/rke2/bin/rke2 /usr/bin/rke2; do [ -x "$b" ] && break; b=; done
+        if [ -n "$b" ]; then
+          k=$(stat -L -c '%n %d %i %Y %s' "$b" 2>/dev/null); ck=; cv=
+          [ -f \(rke2VersionCache) ] && { read -r ck; read -r cv; } < \(rke2VersionCache)
+          if [ -n "$k" ] && [ "$k" = "$ck" ]; then v=$cv; else
+            set -- $("$b" --version 2>/dev/null); v=${3:-}
+            \(remember ? "[ -n \"$v\" ] && { [ -d /var/lib/parvester ] || mkdir -p /var/lib/parvester; printf '%s\\n%s\\n' \"$k\" \"$v\" > \(rke2VersionCache); }" : ":")
+          fi
+        fi
+        echo "rke2${t}$v"
+        """
+    }
 
     static func parse(_ output: String) -> NodeFacts {
         var facts = NodeFacts()

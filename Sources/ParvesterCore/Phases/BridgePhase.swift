@@ -13,8 +13,8 @@ struct BridgePhase: Phase {
         let bridge = inventory.bridge.name
         await context.forEach(context.healthy(inventory.nodes)) { node in
             await context.step(id, node) {
-                guard let uplink = node.uplink else { return .ok("no uplink given: no bridge") }
                 let facts = context.facts(node)
+                guard let uplink = node.uplink else { return try await retire(context, node, renderer: renderer, facts: facts) }
                 let file = try renderer.file(for: node)
                 let unitCurrent = facts?.fileHashes[file.path] == SHA256.hex(file.content)
                 let enabled = facts?.enabled[renderer.unitName] == "enabled"
@@ -33,5 +33,19 @@ struct BridgePhase: Phase {
                 return .changed("\(bridge) with \(uplink)" + (unitCurrent ? "" : ", \(file.path)"))
             }
         }
+    }
+
+    /// A node whose uplink left the inventory: its bridge unit (which Parvester wrote) is disabled and
+    /// removed, so the next boot does not build a bridge nobody asked for. The bridge up now stays
+    /// until then: taking it down could cut VMs off mid-run.
+    private func retire(_ context: RunContext, _ node: Node, renderer: BridgeUnitRenderer, facts: NodeFacts?) async throws -> RunContext.Done {
+        let path = "/etc/systemd/system/" + renderer.unitName
+        guard facts?.fileHashes[path] != nil || facts?.enabled[renderer.unitName] == "enabled" else {
+            return .ok("no uplink given: no bridge")
+        }
+        if context.options.dryRun { return .changed("would disable and remove \(renderer.unitName): no uplink in the inventory") }
+        let unit = ShellQuote.quote(renderer.unitName)
+        try await context.run(node, "systemctl disable \(unit) 2>/dev/null; rm -f \(ShellQuote.quote(path)) && systemctl daemon-reload")
+        return .changed("disabled and removed \(renderer.unitName) (no uplink in the inventory); the bridge stays up until the next boot")
     }
 }

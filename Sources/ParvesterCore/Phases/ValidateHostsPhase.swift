@@ -10,6 +10,7 @@ struct ValidateHostsPhase: Phase {
             await context.step(id, node) {
                 guard let facts = context.facts(node) else { throw RunAbort("no facts gathered") }
                 var notes: [String] = []
+                try refuseRoleChange(node, facts)
                 if let uplink = node.uplink {
                     guard let link = facts.links[uplink] else {
                         let names = facts.links.keys.filter { $0 != "lo" }.sorted().joined(separator: ", ")
@@ -39,6 +40,18 @@ struct ValidateHostsPhase: Phase {
             throw RunAbort("the initial server \(initial.name) did not pass validation")
         }
     }
+}
+
+/// RKE2's units conflict (Conflicts=): starting rke2-agent on a server stops rke2-server without a word,
+/// leaving both enabled and the etcd member behind. A role change is a removal and a new node.
+private func refuseRoleChange(_ node: Node, _ facts: NodeFacts) throws {
+    let (own, other) = node.role == .server ? ("rke2-server", "rke2-agent") : ("rke2-agent", "rke2-server")
+    let active = facts.isActive(other), enabled = facts.enabled[other] == "enabled"
+    guard active || enabled else { return }
+    let how = [active ? "active" : nil, enabled ? "enabled" : nil].compactMap { $0 }.joined(separator: " and ")
+    throw HostRefused("\(node.name) runs \(other) (\(how)), but the inventory makes it \(node.role == .server ? "a server" : "an agent"): "
+                      + "a node cannot change role in place (starting \(own) would stop \(other)). Remove the node (run rke2-uninstall.sh on it "
+                      + "and delete its Node object), then run up again to add it back, or give it its old role")
 }
 
 struct HostRefused: Error, CustomStringConvertible {

@@ -6,6 +6,8 @@ enum BuiltinTemplates {
         # A systemd unit, one mapping per section, that re-creates the VM bridge at every boot
         # (the memo's `ip link` commands). A list gives a key several times; an ExecStart that names an
         # absent uplink is left out. Leading '-' lets a command fail (the bridge may already exist).
+        # An uplink missing at boot (a renamed or removed NIC) is logged and left out, so the unit does not
+        # fail at every boot and leave the system `degraded`.
         Unit:
           Description: Parvester VM bridge ${bridge.name}
           After: network-pre.target systemd-udev-settle.service
@@ -16,9 +18,8 @@ enum BuiltinTemplates {
           RemainAfterExit: "yes"
           ExecStart:
             - -/usr/sbin/ip link add ${bridge.name} type bridge
-            - /usr/sbin/ip link set ${bridge.uplink} master ${bridge.name}
+            - /bin/sh -c "if [ -e /sys/class/net/${bridge.uplink} ]; then /usr/sbin/ip link set ${bridge.uplink} master ${bridge.name} && /usr/sbin/ip link set ${bridge.uplink} up; else echo 'parvester-bridge - the uplink ${bridge.uplink} is missing, ${bridge.name} is left without it' >&2; fi"
             - /usr/sbin/ip link set ${bridge.name} up
-            - /usr/sbin/ip link set ${bridge.uplink} up
         Install:
           WantedBy: multi-user.target
         """####,
