@@ -299,6 +299,8 @@ def start_node(i):
     # No init system in a namespace: systemctl and journalctl are doubles, ahead of /usr/bin on PATH.
     for tool in ["systemctl", "journalctl"]:
         shutil.copy(os.path.join(DOUBLES, tool), os.path.join(directory, "root/usr/local/bin", tool))
+    os.makedirs(os.path.join(directory, "root/usr/local/lib/parvester-lab"), exist_ok=True)
+    shutil.copy(os.path.join(DOUBLES, "systemctl.py"), os.path.join(directory, "root/usr/local/lib/parvester-lab/systemctl.py"))
     host_key = os.path.join(directory, "ssh_host_ed25519_key")
     keygen(host_key, "ed25519", comment=name)
 

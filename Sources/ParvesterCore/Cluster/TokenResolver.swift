@@ -23,8 +23,13 @@ enum TokenResolver {
         }
 
         if context.facts(initial)?.hasNodeToken == true {
-            let result = try await context.run(initial, "cat \(nodeTokenPath)", summary: "read the cluster's node-token")
-            let running = Secret(secretPart(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let full: String
+            if let known = context.facts(initial)?.nodeToken {
+                full = known.revealed
+            } else {
+                full = try await context.run(initial, "cat \(nodeTokenPath)", summary: "read the cluster's node-token").stdoutText
+            }
+            let running = Secret(secretPart(full.trimmingCharacters(in: .whitespacesAndNewlines)))
             if let wanted, secretPart(wanted.revealed) != running.revealed {
                 switch context.inventory.cluster.token {
                 case .generated:

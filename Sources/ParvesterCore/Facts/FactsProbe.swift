@@ -4,9 +4,9 @@ import SSH
 /// The one command that gathers a node's facts, and the parser of its output.
 ///
 /// The script is cheap on the node: every run starts with it, on every node at once. It uses shell
-/// builtins where it can and starts one process per tool, not per interface, file or unit: `systemctl`
-/// once for all units, `sha256sum` once for all files, `ip` once for links and once for addresses,
-/// and hands their raw output back in sections for this side to parse. Keyed lines are `key<TAB>value`,
+/// builtins where it can (links from /sys/class/net, leftovers by glob) and starts one process per tool,
+/// not per interface, file or unit: `systemctl` once for all units, `sha256sum` once for all files,
+/// `ip` once for addresses, and hands their raw output back in sections for this side to parse. Keyed lines are `key<TAB>value`,
 /// so that nothing a node reports can be mistaken for another key.
 enum FactsProbe {
     static let units = ["rke2-server", "rke2-agent"]
@@ -16,13 +16,14 @@ enum FactsProbe {
     /// Also removes what an interrupted upload may have left: `.NAME.parvester-*` next to managed files (a
     /// run holding the lock is the only writer), and the login user's sudo staging files in /tmp older
     /// than a minute, in one `find`.
-    static func command(managedFiles: [String], units: [String], cleanUp: Bool = true) -> String {
+    static func command(managedFiles: [String], units: [String], cleanUp: Bool = true, readToken: Bool = false) -> String {
         let files = managedFiles.map(ShellQuote.quote).joined(separator: " ")
         let directories = Set(managedFiles.map { String($0[..<($0.lastIndex(of: "/") ?? $0.endIndex)]) }).sorted().map(ShellQuote.quote).joined(separator: " ")
         let unitList = units.map(ShellQuote.quote).joined(separator: " ")
+        // Globs, so that nothing is started unless something is left over.
         let cleaning = """
-            d=; for x in \(directories); do [ -d "$x" ] && d="$d $x"; done
-            find $d /tmp -maxdepth 1 -type f \\( -name '.*.parvester-*' ! -path '/tmp/*' -o -name '.parvester-upload-*' -path '/tmp/*' -user "${SUDO_USER:-${USER:-root}}" -mmin +1 \\) -delete 2>/dev/null
+            for x in \(directories); do for f in "$x"/.*.parvester-*; do [ -f "$f" ] && rm -f -- "$f"; done; done
+            u=${SUDO_USER:-${USER:-root}}; for f in /tmp/.parvester-upload-*; do [ -f "$f" ] && find "$f" -maxdepth 0 -user "$u" -mmin +1 -delete 2>/dev/null; done
             """
         return """
             t='\t'
@@ -38,9 +39,14 @@ enum FactsProbe {
               echo "enabled${t}$u $e"
             done
             set --; for f in \(files); do [ -f "$f" ] && set -- "$@" "$f"; done
-            [ -s /var/lib/rancher/rke2/server/node-token ] && echo "token${t}present"
+            [ -s \(TokenResolver.nodeTokenPath) ] && echo "token${t}present"
+            \(readToken ? "[ -s \(TokenResolver.nodeTokenPath) ] && { read -r tv < \(TokenResolver.nodeTokenPath); echo \"tokenvalue${t}$tv\"; }" : ":")
+            for d in /sys/class/net/*; do
+              n=${d##*/}; f=0; read -r f < "$d/flags" 2>/dev/null; b=no; [ -d "$d/bridge" ] && b=yes
+              echo "link${t}$n $(( f & 1 )) $b"
+              if [ $b = yes ]; then for p in "$d"/brif/*; do [ -e "$p" ] && echo "port${t}$n ${p##*/}"; done; fi
+            done
             echo "section${t}hashes"; [ $# -gt 0 ] && sha256sum -- "$@" 2>/dev/null
-            echo "section${t}links"; ip -o -d link show 2>/dev/null
             echo "section${t}addrs"; ip -o addr show 2>/dev/null
             echo "section${t}vhv"; if command -v virt-host-validate >/dev/null 2>&1; then virt-host-validate qemu 2>&1; else echo "-absent-"; fi
             true
@@ -87,20 +93,18 @@ enum FactsProbe {
             }
             switch section {
             case "hashes": parseHash(line, into: &facts)
-            case "links": parseLink(line, into: &facts)
             case "addrs": parseAddress(line, into: &facts)
             case "vhv": if line == "-absent-" { hasValidate = false } else { validate.append(line) }
             default:
                 guard parts.count == 2 else { continue }
-                parseKeyed(parts[0], parts[1], units: &units, validate: &validate, hasValidate: &hasValidate, into: &facts)
+                parseKeyed(parts[0], parts[1], units: &units, into: &facts)
             }
         }
         facts.virtHostValidate = hasValidate ? validate : nil
         return facts
     }
 
-    private static func parseKeyed(_ key: String, _ value: String, units: inout [String], validate: inout [String],
-                                   hasValidate: inout Bool, into facts: inout NodeFacts) {
+    private static func parseKeyed(_ key: String, _ value: String, units: inout [String], into facts: inout NodeFacts) {
         let fields = value.split(separator: " ").map(String.init)
         switch key {
         case "os": facts.os = value.trimmingCharacters(in: .whitespaces)
@@ -109,17 +113,18 @@ enum FactsProbe {
         case "units": units = fields
         // `systemctl is-active` answers one line per unit, in order; a missing answer is unknown.
         case "states": for (i, unit) in units.enumerated() { facts.active[unit] = i < fields.count ? fields[i] : "unknown" }
-        case "active" where fields.count >= 1: facts.active[fields[0]] = fields.count > 1 ? fields[1] : "unknown"
         case "enabled" where fields.count >= 1: facts.enabled[fields[0]] = fields.count > 1 ? fields[1] : "unknown"
-        case "hash" where fields.count == 2: facts.fileHashes[fields[0]] = fields[1]
         case "token": facts.hasNodeToken = true
+        // Read from stdout (never a command line); masked from every output once known.
+        case "tokenvalue" where !value.isEmpty: facts.nodeToken = Secret(value)
         // SSH_CONNECTION: client address, client port, server address, server port.
         case "ssh": facts.sshAddress = fields.count >= 3 ? fields[2] : nil
-        case "link" where fields.count == 4:
-            facts.links[fields[0]] = NodeFacts.Link(name: fields[0], up: fields[1] == "up", master: fields[3] == "-" ? nil : fields[3],
+        // From /sys/class/net: name, IFF_UP (the flags' lowest bit), whether it is a bridge.
+        case "link" where fields.count == 3:
+            facts.links[fields[0]] = NodeFacts.Link(name: fields[0], up: fields[1] == "1", master: facts.links[fields[0]]?.master,
                                                     isBridge: fields[2] == "yes", addresses: facts.links[fields[0]]?.addresses ?? [])
-        case "addr" where fields.count == 2: addAddress(fields[1], to: fields[0], in: &facts)
-        case "vhv": if value == "-absent-" { hasValidate = false } else { validate.append(value) }
+        case "port" where fields.count == 2:
+            facts.links[fields[1], default: NodeFacts.Link(name: fields[1], up: false, master: nil, isBridge: false, addresses: [])].master = fields[0]
         default: break
         }
     }
@@ -130,21 +135,6 @@ enum FactsProbe {
         let hash = String(line.prefix(64))
         guard hash.allSatisfy(\.isHexDigit) else { return }
         facts.fileHashes[String(line.dropFirst(66))] = hash
-    }
-
-    /// `ip -o -d link show`: `3: eth1@if9: <BROADCAST,UP,LOWER_UP> mtu 1500 ... master br0 state UP ...\    link/ether ...\    bridge forward_delay ...`.
-    /// Fields after `\` are details: the kind (`bridge`, `veth`) and port roles (`bridge_slave`).
-    private static func parseLink(_ line: String, into facts: inout NodeFacts) {
-        let segments = line.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }
-        let words = (segments.first ?? "").split(separator: " ").map(String.init)
-        guard words.count >= 3, words[0].hasSuffix(":") else { return }
-        var name = String(words[1].dropLast())  // "eth1@if9:" → "eth1@if9"
-        if let at = name.firstIndex(of: "@") { name = String(name[..<at]) }
-        let flags = words[2].trimmingCharacters(in: CharacterSet(charactersIn: "<>")).split(separator: ",")
-        let master = words.firstIndex(of: "master").flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil }
-        let isBridge = segments.dropFirst().contains { $0 == "bridge" || $0.hasPrefix("bridge ") }
-        facts.links[name] = NodeFacts.Link(name: name, up: flags.contains("UP"), master: master, isBridge: isBridge,
-                                           addresses: facts.links[name]?.addresses ?? [])
     }
 
     /// `ip -o addr show`: `2: eth0    inet 10.251.0.11/16 brd ... scope global eth0\ ...`.

@@ -19,6 +19,8 @@ public struct NodeFacts: Sendable, Equatable {
     /// sha256 of each managed file that exists.
     public var fileHashes: [String: String] = [:]
     public var hasNodeToken = false
+    /// The initial server's node-token, read by the same probe (nil elsewhere).
+    public var nodeToken: Secret?
     public var links: [String: Link] = [:]
     /// The address the SSH session arrived at (from SSH_CONNECTION).
     public var sshAddress: String?

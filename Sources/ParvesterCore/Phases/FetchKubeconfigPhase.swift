@@ -18,14 +18,17 @@ struct FetchKubeconfigPhase: Phase {
             let state = context.options.stateDirectory
             let text = try kubeconfig.text()
             let unchanged = state.read(state.kubeconfigPath) == Data(text.utf8)
-            if !unchanged { try state.write(Data(text.utf8), to: state.kubeconfigPath) }
+            // The same bytes as the run's own credentials, which the API answers through (start-initial-server's
+            // /readyz after a start, wait-nodes-ready in any case).
+            if unchanged { return .unchanged }
+            try state.write(Data(text.utf8), to: state.kubeconfigPath)
             // Read back what was written: the file itself must work.
             let written = try Kubeconfig(text: String(decoding: state.read(state.kubeconfigPath) ?? Data(), as: UTF8.self), source: state.kubeconfigPath)
             let response = try await KubeHTTPClient(credentials: try written.credentials()).request("GET", "/version")
             guard response.status == 200 else {
                 throw KubeError(.api, "GET /version through \(state.kubeconfigPath) answered \(response.status)", status: response.status)
             }
-            return unchanged ? .unchanged : .changed(state.kubeconfigPath)
+            return .changed(state.kubeconfigPath)
         }
     }
 }

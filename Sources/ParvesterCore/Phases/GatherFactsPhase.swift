@@ -1,4 +1,6 @@
-/// One command per node learns what every later phase needs to decide whether it has work there.
+/// One command per node learns what every later phase needs to decide whether it has work there. Each
+/// node is probed as soon as its session is up (see `NodeConnections`); when this phase ends, every
+/// connect step has ended too.
 struct GatherFactsPhase: Phase {
     let id = "gather-facts"
     let title = "Gather facts"
@@ -6,17 +8,23 @@ struct GatherFactsPhase: Phase {
     func run(_ context: RunContext) async throws {
         let managed = ManagedFiles(inventory: context.inventory)
         await context.forEach(context.healthy(context.inventory.nodes)) { node in
+            guard await context.connections.connected(node) else { return }  // its connect step says why
             await context.step(id, node) {
                 // The preamble runs outside sudo, which clears SSH_CONNECTION: the address this session arrived at.
-                let output = try await context.run(node, FactsProbe.command(managedFiles: managed.all, units: FactsProbe.units + [managed.bridgeUnitName],
-                                                                            cleanUp: !context.options.dryRun),
+                // Servers also hash the kubeconfig RKE2 wrote; the initial server also hands over its node-token.
+                let files = managed.all + (node.role == .server ? [KubeconfigSource.path] : [])
+                let output = try await context.run(node, FactsProbe.command(managedFiles: files, units: FactsProbe.units + [managed.bridgeUnitName],
+                                                                            cleanUp: !context.options.dryRun,
+                                                                            readToken: node.name == context.inventory.initialServer.name),
                                                    summary: "gather facts (os, rke2, services, file hashes, links)",
                                                    preamble: FactsProbe.sessionPreamble)
                 let facts = FactsProbe.parse(output.stdoutText)
+                if let token = facts.nodeToken { context.addSecret(token.revealed) }
                 context.setFacts(facts, for: node)
                 return .ok("\(facts.os) \(facts.arch), RKE2 \(facts.rke2Version ?? "not installed")")
             }
         }
+        await context.connections.finished()
     }
 }
 

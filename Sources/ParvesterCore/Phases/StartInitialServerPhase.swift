@@ -14,12 +14,18 @@ struct StartInitialServerPhase: Phase {
         await context.step(id, node) {
             if context.options.dryRun { return DryRun.service(context, node, unit: "rke2-server") }
             let done = try await ServiceStarter.ensureRunning(context, node, unit: "rke2-server", restart: context.configChanged(node))
-            try await Waiter.until("the node-token on \(node.name)", timeout: context.options.waitTimeout) {
-                let result = try await context.run(node, "test -s \(TokenResolver.nodeTokenPath)", allowFailure: true)
-                return (result.succeeded, "no \(TokenResolver.nodeTokenPath) yet")
+            // A server left running as it was still has the token the facts saw.
+            let untouched = if case .unchanged = done { context.facts(node)?.hasNodeToken == true } else { false }
+            if !untouched {
+                try await Waiter.until("the node-token on \(node.name)", timeout: context.options.waitTimeout) {
+                    let result = try await context.run(node, "test -s \(TokenResolver.nodeTokenPath)", allowFailure: true)
+                    return (result.succeeded, "no \(TokenResolver.nodeTokenPath) yet")
+                }
             }
-            try context.setKubeconfig(try await KubeconfigSource.fetch(context, from: node))
+            try context.setKubeconfig(try await KubeconfigSource.fetch(context, from: node, serverUntouched: untouched))
             guard let kube = context.kube else { throw RunAbort("no API client") }
+            // A server left running as it was: wait-nodes-ready asks the API next, with the same wait.
+            if untouched { return done }
             try await Waiter.until("the Kubernetes API at \(kube.credentials.server)", timeout: context.options.waitTimeout) {
                 let response = try await kube.request("GET", "/readyz", accept: "text/plain")
                 return (response.status == 200, "HTTP \(response.status)")
@@ -36,12 +42,25 @@ struct StartInitialServerPhase: Phase {
 enum KubeconfigSource {
     static let path = "/etc/rancher/rke2/rke2.yaml"
 
-    static func fetch(_ context: RunContext, from node: Node) async throws -> Kubeconfig {
+    /// Beside the local kubeconfig: the sha256 of the rke2.yaml it was made from. When the facts show
+    /// the same hash on a server left untouched, the local copy is used and nothing is downloaded.
+    static func sourceHashPath(_ state: StateDirectory) -> String { state.kubeconfigPath + ".source-sha256" }
+
+    static func fetch(_ context: RunContext, from node: Node, serverUntouched: Bool = false) async throws -> Kubeconfig {
+        let state = context.options.stateDirectory
+        let address = context.inventory.cluster.address
+        let host = NetworkNames.isIPv6(address) ? "[\(address)]" : address
+        if serverUntouched, let remote = context.facts(node)?.fileHashes[path],
+           let recorded = state.read(sourceHashPath(state)), String(decoding: recorded, as: UTF8.self) == remote,
+           let local = state.read(state.kubeconfigPath),
+           let kubeconfig = try? Kubeconfig(text: String(decoding: local, as: UTF8.self), source: state.kubeconfigPath),
+           (try? kubeconfig.credentials().server) == "https://\(host):6443" {
+            return kubeconfig
+        }
         let connection = try await context.connection(for: node)
         context.report.command(target: node.name, "read \(path)")
         let data = try await connection.download(path, become: node.ssh.become)
-        let address = context.inventory.cluster.address
-        let host = NetworkNames.isIPv6(address) ? "[\(address)]" : address
+        if !context.options.dryRun { try? state.write(Data(SHA256.hex(data).utf8), to: sourceHashPath(state)) }
         return try Kubeconfig(text: String(decoding: data, as: UTF8.self), source: "\(node.name):\(path)").withServer("https://\(host):6443")
     }
 }

@@ -47,6 +47,7 @@ public final class RunContext: @unchecked Sendable {
     private var client: KubeHTTPClient?
     private var apiDiscovery: KubeDiscovery?
     var runLock: RunLock?
+    let connections = NodeConnections()
 
     public init(inventory: Inventory, options: RunOptions, observer: RunObserver?) {
         self.inventory = inventory
@@ -62,6 +63,9 @@ public final class RunContext: @unchecked Sendable {
 
     func markConfigChanged(_ node: Node) { lock.withLock { _ = configChangedNodes.insert(node.name) } }
     func configChanged(_ node: Node) -> Bool { lock.withLock { configChangedNodes.contains(node.name) } }
+
+    /// A secret learnt from a node (its node-token), masked from every output from now on.
+    func addSecret(_ secret: String) { lock.withLock { secrets.append(secret) } }
 
     var token: Secret? { lock.withLock { clusterToken } }
     func setToken(_ token: Secret) {
@@ -214,7 +218,10 @@ public final class RunContext: @unchecked Sendable {
                                     timeout: options.commandTimeout)
     }
 
-    func close() async { await pool.closeAll() }
+    func close() async {
+        await connections.finished()
+        await pool.closeAll()
+    }
 }
 
 struct RemoteCommandFailed: Error, CustomStringConvertible {

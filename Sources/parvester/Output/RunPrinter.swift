@@ -11,6 +11,9 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
     private var lastProgress: [String: Date] = [:]
     private var transferStarted: [String: Date] = [:]
     private var progressShown = false
+    /// The phase whose header was printed last: a step of another phase (a connect finishing while facts
+    /// are gathered) carries its phase's name.
+    private var currentPhase = ""
 
     init(terminal: Terminal, verbose: Bool, names: [String]) {
         self.terminal = terminal
@@ -21,6 +24,7 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
     func phaseStarted(_ phase: String, title: String) {
         lock.withLock {
             endProgressLine()
+            currentPhase = phase
             terminal.print(terminal.bold("▸ \(title)") + terminal.dim(" [\(phase)]"))
         }
     }
@@ -42,7 +46,8 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
         let detail = record.detail == nil ? "" : (record.outcome == .failed ? "  " + terminal.red(first) : "  " + first) + rest
         lock.withLock {
             endProgressLine()
-            terminal.print("  \(record.target.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(mark) \(terminal.dim(time))\(detail)")
+            let phase = record.phase == currentPhase ? "" : terminal.dim("  [\(record.phase)]")
+            terminal.print("  \(record.target.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(mark) \(terminal.dim(time))\(phase)\(detail)")
         }
     }
 
