@@ -109,7 +109,7 @@ struct SystemdDoubleTests {
     @Test func restartAlwaysCyclesAndCountsUntilTheStartLimit() async throws {
         let connection = try await Lab.connect("lab49")
         defer { Task { await connection.close() } }
-        try await unit(connection, "looper.service", "[Service]\nRestart=always\nRestartSec=1s\nExecStart=/bin/sh -c \"echo crashing; exit 2\"\n")
+        try await unit(connection, "looper.service", "[Unit]\nStartLimitBurst=1000\n[Service]\nRestart=always\nRestartSec=1s\nExecStart=/bin/sh -c \"echo crashing; exit 2\"\n")
         // Type=simple: the start job succeeds once the process is forked, whatever it does next.
         #expect(try await connection.run("systemctl start --no-block looper").succeeded)
         var seen: [UnitState] = []

@@ -120,3 +120,38 @@ struct UpPartsTests {
         #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 }
+
+/// Long steps say what they wait for, also when nobody watches a terminal.
+@Suite("Progress lines of long steps")
+struct StepActivityTests {
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func add(_ line: String) { lock.withLock { lines.append(line) } }
+        var all: [String] { lock.withLock { lines } }
+    }
+
+    @Test func aWaitIsReportedByWhatItWaitsForNotByItsPollingCommands() async throws {
+        let lines = Lines()
+        try await StepActivity.reporting(every: 0.05, { lines.add($0) }) {
+            try await StepActivity.waiting(for: "rke2-agent active", limit: 600) {
+                // Wait on the condition (two reports), with a generous limit that names it.
+                for _ in 0..<2000 where lines.all.count < 2 {
+                    StepActivity.doing("running `systemctl show rke2-agent`", limit: 120)
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+        }
+        try #require(lines.all.count >= 2, "two progress lines within 20 s")
+        #expect(lines.all.allSatisfy { $0.hasPrefix("still waiting for rke2-agent active, ") && $0.hasSuffix(" s of 600 s") }, "\(lines.all)")
+    }
+
+    @Test func aCommandOutsideAWaitIsReportedWithItsTimeout() async throws {
+        let lines = Lines()
+        await StepActivity.reporting(every: 0.05, { lines.add($0) }) {
+            StepActivity.doing("running `install RKE2`", limit: 120)
+            for _ in 0..<2000 where lines.all.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(lines.all.first?.hasPrefix("still running `install RKE2`, ") == true && lines.all.first?.hasSuffix(" s of 120 s") == true, "\(lines.all)")
+    }
+}

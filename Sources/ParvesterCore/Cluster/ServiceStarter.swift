@@ -28,9 +28,14 @@ enum ServiceStarter {
     static let crashLoopRestarts = 2
 
     static func waitActive(_ context: RunContext, _ node: Node, unit: String) async throws {
+        try await StepActivity.waiting(for: "\(unit) active", limit: context.options.waitTimeout) {
+            try await pollActive(context, node, unit: unit)
+        }
+    }
+
+    private static func pollActive(_ context: RunContext, _ node: Node, unit: String) async throws {
         let deadline = Date().addingTimeInterval(context.options.waitTimeout)
         var state = UnitState(text: "")
-        StepActivity.doing("waiting for \(unit) active", limit: context.options.waitTimeout)
         while Date() < deadline {
             let output = try await context.run(node, "systemctl show -p ActiveState,SubState,NRestarts,Result \(ShellQuote.quote(unit))",
                                                allowFailure: true)

@@ -20,8 +20,10 @@ struct FetchKubeconfigPhase: Phase {
             let unchanged = state.read(state.kubeconfigPath) == Data(text.utf8)
             // The same bytes as the run's own credentials, which the API answers through (start-initial-server's
             // /readyz after a start, wait-nodes-ready in any case).
+            if !unchanged { try state.write(Data(text.utf8), to: state.kubeconfigPath) }
+            // Only once the kubeconfig it describes is in place: see KubeconfigSource.sourceHashPath.
+            if let hash = context.kubeconfigSourceHash { try? state.write(Data(hash.utf8), to: KubeconfigSource.sourceHashPath(state)) }
             if unchanged { return .unchanged }
-            try state.write(Data(text.utf8), to: state.kubeconfigPath)
             // Read back what was written: the file itself must work.
             let written = try Kubeconfig(text: String(decoding: state.read(state.kubeconfigPath) ?? Data(), as: UTF8.self), source: state.kubeconfigPath)
             let response = try await KubeHTTPClient(credentials: try written.credentials()).request("GET", "/version")

@@ -60,7 +60,9 @@ enum KubeconfigSource {
         let connection = try await context.connection(for: node)
         context.report.command(target: node.name, "read \(path)")
         let data = try await connection.download(path, become: node.ssh.become)
-        if !context.options.dryRun { try? state.write(Data(SHA256.hex(data).utf8), to: sourceHashPath(state)) }
+        // Recorded by fetch-kubeconfig once the local kubeconfig is written, never before: a run killed in
+        // between must not pair this hash with an older cluster's kubeconfig.
+        context.kubeconfigSourceHash = SHA256.hex(data)
         return try Kubeconfig(text: String(decoding: data, as: UTF8.self), source: "\(node.name):\(path)").withServer("https://\(host):6443")
     }
 }

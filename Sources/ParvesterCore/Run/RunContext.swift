@@ -47,6 +47,12 @@ public final class RunContext: @unchecked Sendable {
     private var client: KubeHTTPClient?
     private var apiDiscovery: KubeDiscovery?
     var runLock: RunLock?
+    /// sha256 of the rke2.yaml downloaded in this run (see `KubeconfigSource`).
+    var kubeconfigSourceHash: String? {
+        get { lock.withLock { sourceHash } }
+        set { lock.withLock { sourceHash = newValue } }
+    }
+    private var sourceHash: String?
     let connections = NodeConnections()
 
     public init(inventory: Inventory, options: RunOptions, observer: RunObserver?) {

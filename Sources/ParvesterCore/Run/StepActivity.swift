@@ -12,15 +12,33 @@ final class StepActivity: @unchecked Sendable {
     private var text: String?
     private var since = Date()
     private var limit: TimeInterval?
+    /// Set while a wait runs: the commands that poll for it do not replace what is waited for.
+    private var waitingDepth = 0
 
     /// Records what the step does now, with the time limit that applies to it.
     static func doing(_ text: String, limit: TimeInterval?) {
         guard let activity = current else { return }
         activity.lock.withLock {
-            if activity.text != text { activity.since = Date() }
-            activity.text = text
-            activity.limit = limit
+            guard activity.waitingDepth == 0 else { return }
+            activity.set(text, limit: limit)
         }
+    }
+
+    /// Runs a wait, reporting it as "waiting for WHAT" however many commands it runs to poll.
+    static func waiting<T>(for what: String, limit: TimeInterval, _ body: () async throws -> T) async rethrows -> T {
+        guard let activity = current else { return try await body() }
+        activity.lock.withLock {
+            activity.set("waiting for \(what)", limit: limit)
+            activity.waitingDepth += 1
+        }
+        defer { activity.lock.withLock { activity.waitingDepth -= 1 } }
+        return try await body()
+    }
+
+    private func set(_ text: String, limit: TimeInterval?) {
+        if self.text != text { since = Date() }
+        self.text = text
+        self.limit = limit
     }
 
     /// "still waiting for X, 30 s of 900 s"; nil before anything was recorded.
@@ -33,11 +51,12 @@ final class StepActivity: @unchecked Sendable {
     }
 
     /// Runs `work` with an activity, reporting the activity every `reportInterval` while it runs.
-    static func reporting<T: Sendable>(_ report: @escaping @Sendable (String) -> Void, _ work: () async throws -> T) async rethrows -> T {
+    static func reporting<T: Sendable>(every interval: TimeInterval = reportInterval, _ report: @escaping @Sendable (String) -> Void,
+                                       _ work: () async throws -> T) async rethrows -> T {
         let activity = StepActivity()
         let ticker = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(reportInterval))
+                try? await Task.sleep(for: .seconds(interval))
                 if Task.isCancelled { break }
                 if let line = activity.line() { report(line) }
             }

@@ -7,12 +7,17 @@ enum Waiter {
     static func until(_ what: String, timeout: TimeInterval, interval: Duration = .seconds(1),
                       _ check: () async throws -> (done: Bool, seen: String)) async throws {
         let deadline = Date().addingTimeInterval(timeout)
+        try await StepActivity.waiting(for: what, limit: timeout) {
+            try await poll(what, deadline: deadline, timeout: timeout, interval: interval, check)
+        }
+    }
+
+    private static func poll(_ what: String, deadline: Date, timeout: TimeInterval, interval: Duration,
+                             _ check: () async throws -> (done: Bool, seen: String)) async throws {
         var seen = "nothing yet"
         while true {
             do {
                 let result = try await check()
-                // After the check: the check's own command must not replace what is waited for.
-                StepActivity.doing("waiting for \(what)", limit: timeout)
                 if result.done { return }
                 seen = result.seen
             } catch let error as KubeError where !error.isTransient {
