@@ -94,8 +94,13 @@ struct UpRecoveryTests {
         let cluster = try await UpCluster.make("cut", [.init(name: "lab8", role: "server"), .init(name: "lab9", role: "agent"),
                                                        .init(name: "lab10", role: "agent")])
         defer { try? Lab.fault("lab10", "link-up") }
-        let run = try await cluster.upStreaming(["--command-timeout", "10s"]) { line, _ in
-            if line.contains("[start-initial-server]") { try? Lab.fault("lab10", "link-down") }
+        // The run is paused while the link is cut, so the cut lands at that line however slowly the
+        // fault command starts on a loaded machine.
+        let run = try await cluster.upStreaming(["--command-timeout", "10s"]) { line, pid in
+            guard line.contains("[start-initial-server]") else { return }
+            kill(pid, SIGSTOP)
+            try? Lab.fault("lab10", "link-down")
+            kill(pid, SIGCONT)
         }
         #expect(run.status == 1)
         let failed = run.stdout.split(separator: "\n").filter { $0.contains("lab10") && $0.contains("failed") }
@@ -109,5 +114,31 @@ struct UpRecoveryTests {
         let rerun = try await cluster.up()
         #expect(rerun.status == 0, "\(rerun.stdout.suffix(1500))")
         #expect(try await UpCluster.snapshot("lab10").contains("rke2-agent active enabled"))
+    }
+
+    /// The initial server's link cut mid-run: the failure says the node stopped answering, which timeout
+    /// ran out and how to change it; releasing the run lock then does not wait on the dead node again
+    /// (the next run takes the lock over).
+    @Test func aDeadInitialServerIsNotWaitedOnTwice() async throws {
+        let cluster = try await UpCluster.make("dead-initial", [.init(name: "lab19", role: "server")])
+        defer { try? Lab.fault("lab19", "link-up") }
+        let run = try await cluster.upStreaming(["--command-timeout", "10s"]) { line, pid in
+            guard line.contains("[install-rke2]") else { return }
+            kill(pid, SIGSTOP)
+            try? Lab.fault("lab19", "link-down")
+            kill(pid, SIGCONT)
+        }
+        #expect(run.status == 1)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cluster.stateDirectory + "/last-run.json"))) as? [String: Any]
+        let steps = report?["steps"] as? [[String: Any]] ?? []
+        let install = steps.first { $0["phase"] as? String == "install-rke2" }
+        let why = install?["detail"] as? String ?? ""
+        #expect(why.contains("the node stopped answering") || why.contains("command did not finish within 10s"), "\(why)")
+        #expect(why.contains("raise ssh.connectTimeout") || why.contains("raise --command-timeout"), "names the timeout to change: \(why)")
+        let unlock = steps.first { $0["phase"] as? String == "unlock" }
+        #expect((unlock?["detail"] as? String ?? "").contains("skipped: the node stopped answering earlier in this run"), "\(String(describing: unlock))")
+        try Lab.fault("lab19", "link-up")
+        let rerun = try await cluster.up()
+        #expect(rerun.status == 0, "the next run takes the lock over: \(rerun.stdout.suffix(1500))")
     }
 }
