@@ -5,4 +5,6 @@ enum ExitCodes {
     static let failure = ExitCode(1)
     /// The inventory was refused; nothing was touched.
     static let invalidInventory = ExitCode(2)
+    /// The command line asks for something that cannot be done as asked (EX_USAGE).
+    static let usage = ExitCode(64)
 }

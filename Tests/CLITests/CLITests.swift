@@ -19,6 +19,11 @@ enum CLI {
         return CLIResult(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 
+    static func runProgram(_ path: String, _ arguments: [String]) throws -> CLIResult {
+        let output = try LocalProcess.run(path, arguments, directory: repositoryRoot)
+        return CLIResult(status: output.status, stdout: output.stdout, stderr: output.stderr)
+    }
+
     static func json(_ text: String) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }

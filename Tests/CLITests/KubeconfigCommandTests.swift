@@ -26,16 +26,32 @@ struct KubeconfigCommandTests {
         return directory
     }
 
-    @Test func printsItRedactedUnlessRaw() throws {
+    /// The default is useful as it is: the path, for `export KUBECONFIG=$(...)`; --raw gives a working
+    /// file through a redirect, --redacted something to look at.
+    @Test func printsThePathByDefaultAndTheFileWhenAsked() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         let state = directory.appendingPathComponent("state").path
-        let shown = try CLI.run(["kubeconfig", "-i", "inventory/single-node.yaml", "--state-dir", state])
-        #expect(shown.status == 0)
+        let path = try CLI.run(["kubeconfig", "-i", "inventory/single-node.yaml", "--state-dir", state])
+        #expect(path.status == 0)
+        #expect(path.stdout == state + "/kubeconfig\n")
+        let shown = try CLI.run(["kubeconfig", "-i", "inventory/single-node.yaml", "--state-dir", state, "--redacted"])
         #expect(shown.stdout.contains("name: parvester") && shown.stdout.contains("current-context: parvester"), "named after the cluster")
         #expect(!shown.stdout.contains("U0VDUkVULUtFWS1EQVRB"), "the key is redacted")
         let raw = try CLI.run(["kubeconfig", "-i", "inventory/single-node.yaml", "--state-dir", state, "--raw"])
-        #expect(raw.stdout.contains("client-key-data: U0VDUkVULUtFWS1EQVRB"))
+        #expect(raw.stdout.contains("client-key-data: U0VDUkVULUtFWS1EQVRB"), "a redirect gets a kubeconfig that works")
+    }
+
+    /// On a terminal (a pty from script(1)) --raw refuses: the key would stay in the scrollback.
+    @Test func rawRefusesATerminal() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = directory.appendingPathComponent("state").path
+        let command = "\(CLI.binary.path) kubeconfig -i inventory/single-node.yaml --state-dir \(state) --raw"
+        let result = try CLI.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+        #expect(result.status == 64, "\(result.stdout)")
+        #expect(!result.stdout.contains("U0VDUkVULUtFWS1EQVRB"))
+        #expect(result.stdout.contains("refusing to print the cluster-admin key to a terminal"))
     }
 
     @Test func mergesIntoTheUsersKubeconfigKeepingOtherClusters() throws {

@@ -7,12 +7,14 @@ import ParvesterCore
 struct KubeconfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubeconfig",
-        abstract: "Print the cluster's kubeconfig, or merge it into ~/.kube/config.",
+        abstract: "Where the cluster's kubeconfig is; print it, or merge it into ~/.kube/config.",
         discussion: """
-            The kubeconfig is the one `up` fetched into the state directory (server: https://ADDRESS:6443). \
-            Printed, its client key is redacted unless --raw is given (for `> file`). --merge adds it to \
-            ~/.kube/config (or the first file of $KUBECONFIG) under a cluster, user and context named after \
-            the cluster, replacing entries of that name; the file is written atomically with mode 0600.
+            The kubeconfig is the one `up` fetched into the state directory (server: https://ADDRESS:6443, \
+            mode 0600). By default its path is printed, so that `export KUBECONFIG=$(parvester kubeconfig -i FILE)` \
+            works. --raw prints the whole file, client key included, for `> FILE`: it refuses a terminal, where \
+            the key would land in the scrollback. --redacted prints it with the key hidden, to look at. --merge \
+            adds it to ~/.kube/config (or the first file of $KUBECONFIG) under a cluster, user and context named \
+            after the cluster, replacing entries of that name; the file is written atomically with mode 0600.
             """)
 
     @OptionGroup var inventoryOptions: InventoryOptions
@@ -20,8 +22,11 @@ struct KubeconfigCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The state directory `up` used.")
     var stateDir: String?
 
-    @Flag(name: .long, help: "Print the client key too.")
+    @Flag(name: .long, help: "Print the whole kubeconfig, client key included (for `> FILE`; refused on a terminal).")
     var raw = false
+
+    @Flag(name: .long, help: "Print the kubeconfig with its client key hidden.")
+    var redacted = false
 
     @Flag(name: .long, help: "Merge into ~/.kube/config (or the first file of $KUBECONFIG) instead of printing.")
     var merge = false
@@ -36,8 +41,25 @@ struct KubeconfigCommand: AsyncParsableCommand {
         }
         let kubeconfig = try Kubeconfig(text: String(decoding: data, as: UTF8.self), source: state.kubeconfigPath)
             .renamed(to: inventory.cluster.name)
+        if [raw, redacted, merge].filter({ $0 }).count > 1 { throw ValidationError("give one of --raw, --redacted and --merge") }
+        if raw {
+            guard !terminal.stdoutIsTerminal else {
+                terminal.error("refusing to print the cluster-admin key to a terminal; redirect it (`parvester kubeconfig -i \(inventory.file) --raw > FILE`), "
+                               + "or use --redacted to look at it")
+                throw ExitCodes.usage
+            }
+            terminal.print(try kubeconfig.text(), terminator: "")
+            return
+        }
+        if redacted {
+            terminal.print(try kubeconfig.redacted().text(), terminator: "")
+            return
+        }
         guard merge else {
-            terminal.print(try (raw ? kubeconfig : kubeconfig.redacted()).text(), terminator: "")
+            terminal.print(state.kubeconfigPath)
+            if terminal.stdoutIsTerminal {
+                terminal.hint("use it with: export KUBECONFIG=\(state.kubeconfigPath)   (or --merge into ~/.kube/config)")
+            }
             return
         }
         let target = Self.userKubeconfigPath()

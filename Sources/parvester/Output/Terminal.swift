@@ -11,10 +11,13 @@ import Darwin
 struct Terminal {
     let colourOut: Bool
     let colourErr: Bool
+    /// Whether stdout is a terminal (whatever NO_COLOR says): secrets are never printed to one.
+    let stdoutIsTerminal: Bool
 
     init() {
         let allowed = getenv("NO_COLOR") == nil && (getenv("TERM").map { String(cString: $0) } ?? "") != "dumb"
-        colourOut = allowed && isatty(STDOUT_FILENO) == 1
+        stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
+        colourOut = allowed && stdoutIsTerminal
         colourErr = allowed && isatty(STDERR_FILENO) == 1
     }
 
@@ -26,6 +29,11 @@ struct Terminal {
     func error(_ text: String) {
         let line = (colourErr ? "\u{1B}[31merror:\u{1B}[0m " : "error: ") + URLCredentials.redacted(in: text) + "\n"
         FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// A line for the person at the terminal, on stderr so that stdout stays what scripts read.
+    func hint(_ text: String) {
+        FileHandle.standardError.write(Data((dim(text) + "\n").utf8))
     }
 
     func warning(_ text: String) {
