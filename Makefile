@@ -72,16 +72,20 @@ lab-down:
 # (airgap install of the lab's RKE2 double, bridges, kubeconfig, then the components and the VM
 # network from the lab's manifest server); `parvester status` shows the result. The lab stays up for you to try
 # commands on (`make lab-down` stops it). A second `make demo` starts from a fresh lab.
-demo: deps build
-	$(LAB) up 3
+demo: deps
+	@# The compiler's progress goes to a log: the demo's output is about Parvester (errors are shown).
+	@echo "building parvester (log: .build/demo-build.log) ..."
+	@mkdir -p .build && $(SWIFT) build -q --product parvester > .build/demo-build.log 2>&1 || { cat .build/demo-build.log; exit 1; }
+	@$(LAB) up 3
 	$(PARVESTER) validate -i inventory/lab.yaml
 	$(PARVESTER) check -i inventory/lab.yaml
 	$(PARVESTER) up -i inventory/lab.yaml
 	$(PARVESTER) status -i inventory/lab.yaml
 	$(PARVESTER) vm list -i inventory/lab.yaml
-	@echo "demo: the lab is still up (make lab-down to stop it); the kubeconfig is shown by: $(PARVESTER) kubeconfig -i inventory/lab.yaml"
+	@echo "demo: the lab is still up (make lab-down stops it). Talk to the cluster with:"
+	@echo "  export KUBECONFIG=\$$($(PARVESTER) kubeconfig -i inventory/lab.yaml); kubectl get nodes"
+	@echo "  or get a shell on a node: python3 Tests/Lab/lab.py shell lab1"
 
-# SSH against the lab, Parvester vs OpenSSH in one run (needs root, like the lab).
 bench: deps
 	python3 Tests/Bench/ssh_bench.py
 	python3 Tests/Bench/up_bench.py

@@ -78,8 +78,9 @@ struct HostKeyVerifier {
         let encoded = Data(bytes: key, count: length).base64EncodedString()
         let directory = (knownHostsPath as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        if !FileManager.default.fileExists(atPath: knownHostsPath) {
-            FileManager.default.createFile(atPath: knownHostsPath, contents: nil, attributes: [.posixPermissions: 0o600])
+        if !FileManager.default.fileExists(atPath: knownHostsPath),
+           !FileManager.default.createFile(atPath: knownHostsPath, contents: nil, attributes: [.posixPermissions: 0o600]) {
+            throw session.error(.configuration, "cannot create known_hosts file \(knownHostsPath)")
         }
         guard let handle = FileHandle(forWritingAtPath: knownHostsPath) else {
             throw session.error(.configuration, "cannot write known_hosts file \(knownHostsPath)")

@@ -4,6 +4,7 @@
   lab.py up N        tear down any previous lab, then start N nodes (lab1..labN)
   lab.py down        stop exactly what `up` started and remove exactly what it created
   lab.py status      one line per node
+  lab.py shell NODE [COMMAND...]   a root shell on a node (or run COMMAND there), over the lab's own ssh key
   lab.py fault NODE link-down|link-up|sshd-stop|sshd-start|latency MS|latency-off
   lab.py kube-fault NODE status CODE COUNT | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
                      | upload-token-ttl SECONDS | upload-drop BYTES
@@ -572,6 +573,14 @@ def kube_fault(name, mode, args):
         raise SystemExit(f"lab: kube fault refused: {answer}")
 
 
+def shell(name, command):
+    """What a person does to look around a node: ssh in as root with the lab's key and known_hosts."""
+    state = load()
+    node = find(state, name)
+    os.execvp("ssh", ["ssh", "-i", state["client_keys"]["ed25519"], "-o", f"UserKnownHostsFile={state['known_hosts']}",
+                      "-o", "StrictHostKeyChecking=yes", f"root@{node['address']}", *command])
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "up":
         try:
@@ -583,6 +592,8 @@ def main(argv):
         down()
     elif argv[:1] == ["status"]:
         status()
+    elif len(argv) >= 2 and argv[0] == "shell":
+        shell(argv[1], argv[2:])
     elif len(argv) >= 3 and argv[0] == "kube-fault":
         kube_fault(argv[1], argv[2], argv[3:])
     elif len(argv) >= 3 and argv[0] == "fault":

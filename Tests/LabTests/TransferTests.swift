@@ -6,7 +6,7 @@ import Testing
 struct TransferTests {
     private func randomFile(megabytes: Int) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("parvester-upload-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: path, contents: nil))
         let handle = try #require(FileHandle(forWritingAtPath: path))
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<megabytes {

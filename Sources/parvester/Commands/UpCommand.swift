@@ -6,9 +6,12 @@ import SSH
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Build or update the cluster: RKE2 servers and agents, bridges, the kubeconfig.",
+        abstract: "Build or update the cluster: RKE2, bridges, the kubeconfig, the components, VM networks, images and VMs.",
         discussion: """
-            Runs the phases in docs/phases.md against every node of the inventory. Safe to run again: what is \
+            Runs the phases in docs/phases.md against every node of the inventory: RKE2 servers (one at a time) \
+            and agents, the VM bridge on every node, the kubeconfig, then through the Kubernetes API the \
+            components (KubeVirt, CDI, Local Path Provisioner, Multus) and the inventory's VM networks, \
+            images and VMs. Safe to run again: what is \
             already in place is left alone, so a re-run after a failure goes on where it stopped, and a node \
             added to the inventory is the only one touched. Exits 0 only when everything converged.
 
