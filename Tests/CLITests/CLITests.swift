@@ -131,7 +131,7 @@ struct CLITests {
         let inventory = directory.appendingPathComponent("inventory.yaml").path
         try """
             cluster: {name: inputs, address: 127.0.0.1}
-            ssh: {port: 1, connectTimeout: 2s}
+            ssh: {port: 1, connectTimeout: 2s, identityFile: ./no-such-key}
             nodes: [{name: n1, address: 127.0.0.1, role: server}]
             images: [{name: disk, size: 1Gi, source: {file: ./no-such-disk.qcow2}}]
             vms: [{name: vm1, image: disk, cloudInit: {passwordEnv: PARVESTER_TEST_UNSET_PASSWORD}}]
@@ -141,6 +141,10 @@ struct CLITests {
         let report = try CLI.json(result.stdout)
         let aborted = try #require(report["aborted"] as? String)
         #expect(aborted.contains("image default/disk: cannot read \(directory.path)/no-such-disk.qcow2"), "\(aborted)")
+        #expect(aborted.contains("node n1: cannot read the SSH key \(directory.path)/no-such-key (ssh.identityFile)"), "\(aborted)")
+        // validate only warns: the inventory is fine on a machine without the key.
+        let validated = try CLI.run(["validate", "-i", inventory])
+        #expect(validated.status == 0 && validated.stderr.contains("warning: ") && validated.stderr.contains("no-such-key"), "\(validated.stderr)")
         #expect(aborted.contains("$PARVESTER_TEST_UNSET_PASSWORD, which is not set") && aborted.hasSuffix("nothing was changed"))
         let phases = (report["steps"] as? [[String: Any]] ?? []).compactMap { $0["phase"] as? String }
         #expect(phases.isEmpty, "no node step ran: \(phases)")
@@ -162,6 +166,21 @@ struct CLITests {
         }
         let rendered = try CLI.run(["render", "-i", inventory.path, "--node", "a1"])
         #expect(rendered.stdout.contains("token: \"<token: redacted>\""))
+    }
+
+    /// One JSON style for every command: sorted keys (the same bytes on every run), `[]` for an empty
+    /// list, and a schemaVersion.
+    @Test func jsonDocumentsAreStableAndVersioned() throws {
+        for command in [["validate"], ["plan", "--from-inventory"]] {
+            let first = try CLI.run(command + ["-i", "inventory/cluster.yaml", "--output", "json"])
+            let second = try CLI.run(command + ["-i", "inventory/cluster.yaml", "--output", "json"])
+            #expect(first.status == 0 && first.stdout == second.stdout, "\(command)")
+            #expect(try CLI.json(first.stdout)["schemaVersion"] as? Int == 1)
+            #expect(!first.stdout.contains("[\n\n"), "empty lists print as []")
+            let keys = first.stdout.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.split(separator: "\"")[1] }
+            #expect(keys == keys.sorted(), "top-level keys sorted: \(keys)")
+        }
+        #expect(try CLI.run(["validate", "-i", "inventory/cluster.yaml", "--output", "json"]).stdout.contains("\"problems\" : [],"))
     }
 
     @Test func missingInventoryOptionIsAUsageError() throws {
