@@ -44,9 +44,6 @@ public struct DurationValue: Sendable, Hashable, Comparable, Decodable, CustomSt
         }
     }
 
-    /// A duration as written on a command line: 500ms, 90s, 15m, 1h.
-    public static func parsing(_ text: String) -> DurationValue? { try? parse(text).map { DurationValue(milliseconds: $0) }.get() }
-
     /// Parses a duration, refusing malformed text and anything over `maximum`.
     public static func parse(_ text: String) -> Result<Int, Problem> {
         let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]

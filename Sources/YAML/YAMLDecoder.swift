@@ -332,10 +332,11 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
                 throw YAMLError(.type, at: pair.key.mark, path: decoder.path, "keys must be plain text, got \(pair.key.kindDescription)")
             }
             if Key(stringValue: key) == nil {
-                let problem = YAMLError(.unknownKey, at: pair.key.mark, path: decoder.path, Self.unknownKeyMessage(key))
+                let suggestion = Self.suggestion(for: key)
+                let problem = YAMLError(.unknownKey, at: pair.key.mark, path: decoder.path, Self.unknownKeyMessage(key, suggestion: suggestion))
                 guard let log = decoder.log else { throw problem }
                 log.record(problem, root: decoder.root)
-                if let suggestion = Self.suggestion(for: key) { suggested.insert(suggestion) }
+                if let suggestion { suggested.insert(suggestion) }
                 continue
             }
             index[key] = pair
@@ -349,15 +350,10 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return KeySuggestion.closest(to: key, among: keyNames(known))
     }
 
-    private static func unknownKeyMessage(_ key: String) -> String {
-        guard let known = Key.self as? any (CodingKey & CaseIterable).Type else {
-            return "unknown key \(key.quoted)"
-        }
-        let names = keyNames(known)
-        if let suggestion = KeySuggestion.closest(to: key, among: names) {
-            return "unknown key \(key.quoted); did you mean \(suggestion.quoted)?"
-        }
-        return "unknown key \(key.quoted); expected one of \(names.joined(separator: ", "))"
+    private static func unknownKeyMessage(_ key: String, suggestion: String?) -> String {
+        if let suggestion { return "unknown key \(key.quoted); did you mean \(suggestion.quoted)?" }
+        guard let known = Key.self as? any (CodingKey & CaseIterable).Type else { return "unknown key \(key.quoted)" }
+        return "unknown key \(key.quoted); expected one of \(keyNames(known).joined(separator: ", "))"
     }
 
     private static func keyNames<K: CodingKey & CaseIterable>(_ type: K.Type) -> [String] {

@@ -61,7 +61,8 @@ struct KubeAPIDoubleTests {
         let apps = try probe.request("GET", "/apis/apps/v1").value(["resources"]) as? [[String: Any]] ?? []
         let deployments = apps.first { $0["name"] as? String == "deployments" }
         #expect(deployments?["kind"] as? String == "Deployment")
-        #expect((deployments?["verbs"] as? [String] ?? []).contains("patch"))
+        let verbs = deployments?["verbs"] as? [String] ?? []
+        #expect(verbs.contains("patch"))
         #expect(apps.contains { $0["name"] as? String == "deployments/status" })
 
         let aggregated = try probe.request("GET", "/apis", accept: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")

@@ -107,6 +107,18 @@ struct UpCluster {
         return Run(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 
+    /// `parvester up` (text output) with `node`'s link cut when the header of `phase` is printed. The run is
+    /// paused while the link is cut, so the cut lands there however slowly the fault command starts on a
+    /// loaded machine. The caller brings the link back up.
+    func upCuttingLink(of node: String, at phase: String, _ arguments: [String]) async throws -> Run {
+        try await upStreaming(arguments) { line, pid in
+            guard line.hasPrefix("▸ "), line.contains("[\(phase)]") else { return }
+            kill(pid, SIGSTOP)
+            try? Lab.fault(node, "link-down")
+            kill(pid, SIGCONT)
+        }
+    }
+
     /// `parvester up` on this cluster; JSON output unless `arguments` say otherwise.
     func up(_ arguments: [String] = ["--output", "json"], environment: [String: String] = [:],
             started: (@Sendable (Int32) -> Void)? = nil) async throws -> Run {

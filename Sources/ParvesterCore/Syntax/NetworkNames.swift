@@ -46,7 +46,7 @@ public enum NetworkNames {
             var storage = in6_addr()
             var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
             if inet_pton(AF_INET6, text, &storage) == 1, inet_ntop(AF_INET6, &storage, &buffer, socklen_t(buffer.count)) != nil {
-                return String(cString: buffer)
+                return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             }
         }
         var lower = text.lowercased()
