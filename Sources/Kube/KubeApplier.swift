@@ -7,6 +7,8 @@ public struct ApplyResult: Sendable {
     public var source: String
     public var outcome: Outcome
     public var error: String?
+    /// For a server dry run of an object already there: the fields the apply would change.
+    public var changes: [String] = []
 }
 
 /// Server-side apply of manifest objects, as `kubectl apply --server-side` does it: namespaces first,
@@ -130,12 +132,16 @@ public struct KubeApplier: Sendable {
                                            dryRun: dryRun, context: context)
             }
             let outcome: ApplyResult.Outcome
+            var changes: [String] = []
             switch before {
             case .absent: outcome = .created
-            case .present(let old): outcome = Self.content(old) == Self.content(response.body) ? .unchanged : .configured
+            case .present(let old):
+                let (oldContent, newContent) = (Self.content(old), Self.content(response.body))
+                outcome = oldContent == newContent ? .unchanged : .configured
+                if dryRun && outcome == .configured { changes = FieldDiff.lines(old: oldContent, new: newContent) }
             case .unknown: outcome = response.status == 201 ? .created : .configured  // could not read it: say what may have happened
             }
-            return ApplyResult(object: name, source: object.source, outcome: outcome)
+            return ApplyResult(object: name, source: object.source, outcome: outcome, changes: changes)
         } catch {
             return ApplyResult(object: name, source: object.source, outcome: .failed, error: "\(error)")
         }

@@ -15,6 +15,14 @@ public struct CommandResult: Sendable {
     /// Time from sending the request to the channel closing.
     public var duration: TimeInterval
 
+    public init(exitStatus: Int32, signal: String? = nil, stdout: Data = Data(), stderr: Data = Data(), duration: TimeInterval = 0) {
+        self.exitStatus = exitStatus
+        self.signal = signal
+        self.stdout = stdout
+        self.stderr = stderr
+        self.duration = duration
+    }
+
     public var succeeded: Bool { exitStatus == 0 && signal == nil }
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
     public var stderrText: String { String(decoding: stderr, as: UTF8.self) }

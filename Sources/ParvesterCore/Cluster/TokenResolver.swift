@@ -38,14 +38,14 @@ enum TokenResolver {
                     throw RunAbort("the inventory's token does not match the token of the cluster already running on \(initial.name) (\(nodeTokenPath)). Use the cluster's token, or remove RKE2 from the nodes (rke2-uninstall.sh) to start a new cluster")
                 }
             }
-            if case .generated = context.inventory.cluster.token, wanted?.revealed != running.revealed, !context.options.dryRun {
+            if case .generated = context.inventory.cluster.token, wanted?.revealed != running.revealed, !context.planning {
                 try state.write(Data((running.revealed + "\n").utf8), to: state.tokenPath)
             }
             return running
         }
         if let wanted { return Secret(secretPart(wanted.revealed)) }
         let generated = Secret(try randomHex(bytes: 32))
-        if !context.options.dryRun {
+        if !context.planning {
             try state.write(Data((generated.revealed + "\n").utf8), to: state.tokenPath)
         }
         return generated

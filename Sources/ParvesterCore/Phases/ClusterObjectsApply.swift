@@ -18,4 +18,31 @@ extension RunContext {
         }
         return results.filter { $0.outcome != .unchanged }.map { "\($0.object) \($0.outcome.rawValue)" }
     }
+
+    /// What applying the objects would change, from a server-side dry run (`dryRun=All`) compared with
+    /// the live objects: `would create Kind ns/name`, or `would change Kind ns/name` with a line per
+    /// field. Empty when nothing would change. Without a running cluster, every object is new.
+    func planRendered(_ objects: [KubeObject]) async throws -> [String] {
+        guard let kube, let discovery else { return objects.map { "would create \($0.description)" } }
+        var applier = KubeApplier(client: kube, discovery: discovery)
+        applier.dryRun = true
+        // A dry run stores nothing: the objects of a CRD created by the same apply cannot be checked yet.
+        let newKinds = Set(objects.filter { $0.kind == "CustomResourceDefinition" }.compactMap { $0.node["spec"]?["names"]?["kind"]?.scalar?.value })
+        var lines: [String] = []
+        for result in await applier.apply(objects) {
+            switch result.outcome {
+            case .unchanged: continue
+            case .failed where newKinds.contains { result.object.hasPrefix($0 + " ") }: lines.append("would create \(result.object)")
+            case .created: lines.append("would create \(result.object)")
+            case .configured: lines.append((["would change \(result.object)"] + result.changes.map { "  " + $0 }).joined(separator: "\n"))
+            case .failed: lines.append("would fail: \(result.object): \(result.error ?? "refused by the server's dry run")")
+            }
+        }
+        return lines
+    }
+
+    /// A plan's step for cluster objects: the lines of `planRendered`, or unchanged.
+    static func planned(_ lines: [String]) -> Done {
+        lines.isEmpty ? .unchanged : .changed(lines.joined(separator: "\n"))
+    }
 }

@@ -11,14 +11,25 @@ struct ComponentPhase: Phase {
         component.isRKE2PackagedMultus ? "Wait for RKE2's packaged Multus" : "Apply \(component.kind.title) \(component.version)"
     }
     static let availableKinds: Set<String> = ["KubeVirt", "CDI"]
+    func targets(_ context: RunContext) -> [String] { [component.kind.rawValue] }
+    func note(_ context: RunContext) -> String? { "wait until ready" }
+
+    /// The release's objects compared with the live ones by a server dry run.
+    func describe(_ context: RunContext) async throws {
+        try await context.clusterStep(id) {
+            if component.isRKE2PackagedMultus { return .ok("RKE2 deploys it; up waits for its DaemonSet") }
+            var objects: [KubeObject] = []
+            for url in component.manifestURLs {
+                let text = try await context.options.manifests.text(for: url, offline: context.options.offline, pinned: component.pinnedSHA256[url])
+                objects += try KubeObject.parse(text, source: url)
+            }
+            return RunContext.planned(try await context.planRendered(objects))
+        }
+    }
 
     func run(_ context: RunContext) async throws {
         try await context.clusterStep(id) {
-            if component.isRKE2PackagedMultus {
-                if context.options.dryRun { return .ok("would wait for RKE2's Multus DaemonSet") }
-                return try await waitForPackagedMultus(context)
-            }
-            if context.options.dryRun { return .ok("would apply \(component.manifestURLs.count) manifests and wait until ready") }
+            if component.isRKE2PackagedMultus { return try await waitForPackagedMultus(context) }
             guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
             var counts: [ApplyResult.Outcome: Int] = [:]
             // Manifests in order: an operator before its CR.
@@ -73,17 +84,22 @@ public enum PackagedMultus {
 struct NetworksPhase: Phase {
     let id = "networks"
     let title = "VM networks (NetworkAttachmentDefinitions)"
+    func targets(_ context: RunContext) -> [String] { context.inventory.networks.map { "\($0.namespace)/\($0.name)" } }
+
+    private func objects(_ context: RunContext) throws -> [KubeObject] {
+        let renderer = ClusterObjectRenderer(inventory: context.inventory)
+        return try context.inventory.networks.map { network -> KubeObject in
+            try KubeObject.from(try renderer.networkAttachmentDefinition(network), source: "network \(network.namespace)/\(network.name)")[0]
+        }
+    }
+
+    func describe(_ context: RunContext) async throws {
+        try await context.clusterStep(id) { RunContext.planned(try await context.planRendered(try objects(context))) }
+    }
 
     func run(_ context: RunContext) async throws {
-        guard !context.inventory.networks.isEmpty else { return }
         try await context.clusterStep(id) {
-            if context.options.dryRun { return .ok("would apply \(context.inventory.networks.count) networks") }
-            let renderer = ClusterObjectRenderer(inventory: context.inventory)
-            let objects = try context.inventory.networks.map { network -> KubeObject in
-                let node = try renderer.networkAttachmentDefinition(network)
-                return try KubeObject.from(node, source: "network \(network.namespace)/\(network.name)")[0]
-            }
-            let changed = try await context.applyRendered(objects)
+            let changed = try await context.applyRendered(try objects(context))
             return changed.isEmpty ? .unchanged : .changed(changed.joined(separator: ", "))
         }
     }

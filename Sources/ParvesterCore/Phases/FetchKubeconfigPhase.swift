@@ -6,14 +6,19 @@ import Kube
 struct FetchKubeconfigPhase: Phase {
     let id = "fetch-kubeconfig"
     let title = "Fetch the kubeconfig"
+    func targets(_ context: RunContext) -> [String] { [context.inventory.initialServer.name] }
+    func note(_ context: RunContext) -> String? { "server https://\(context.inventory.cluster.address):6443" }
+
+    func describe(_ context: RunContext) async throws {
+        await context.step(id, context.inventory.initialServer) {
+            let path = context.options.stateDirectory.kubeconfigPath
+            return FileManager.default.fileExists(atPath: path) ? .unchanged : .changed("would write \(path)")
+        }
+    }
 
     func run(_ context: RunContext) async throws {
         let node = context.inventory.initialServer
         await context.step(id, node) {
-            if context.options.dryRun {
-                let path = context.options.stateDirectory.kubeconfigPath
-                return FileManager.default.fileExists(atPath: path) ? .unchanged : .changed("would write \(path)")
-            }
             guard let kubeconfig = context.kubeconfig else { throw RunAbort("no kubeconfig: the initial server did not start") }
             let state = context.options.stateDirectory
             let text = try kubeconfig.text()

@@ -1,7 +1,7 @@
 /// One command per node learns what every later phase needs to decide whether it has work there. Each
 /// node is probed as soon as its session is up (see `NodeConnections`); when this phase ends, every
 /// connect step has ended too.
-struct GatherFactsPhase: Phase {
+struct GatherFactsPhase: ReadOnlyPhase {
     let id = "gather-facts"
     let title = "Gather facts"
 
@@ -14,7 +14,7 @@ struct GatherFactsPhase: Phase {
                 // Servers also hash the kubeconfig RKE2 wrote; the initial server also hands over its node-token.
                 let files = managed.all + (node.role == .server ? [KubeconfigSource.path] : [])
                 let output = try await context.run(node, FactsProbe.command(managedFiles: files, units: FactsProbe.units + [managed.bridgeUnitName],
-                                                                            cleanUp: !context.options.dryRun,
+                                                                            cleanUp: !context.planning,
                                                                             readToken: node.name == context.inventory.initialServer.name),
                                                    summary: "gather facts (os, rke2, services, file hashes, links)",
                                                    preamble: FactsProbe.sessionPreamble)

@@ -8,18 +8,26 @@ import Kube
 struct ImagesPhase: Phase {
     let id = "images"
     let title = "Images (DataVolumes; uploads through CDI's upload proxy)"
+    func targets(_ context: RunContext) -> [String] { context.inventory.images.map { "\($0.namespace)/\($0.name)" } }
+    func note(_ context: RunContext) -> String? { "wait until Succeeded" }
+
+    private func objects(_ context: RunContext) throws -> [KubeObject] {
+        let renderer = ClusterObjectRenderer(inventory: context.inventory)
+        return try context.inventory.images.map { image -> KubeObject in
+            try KubeObject.from(try renderer.dataVolume(image), source: "image \(image.namespace)/\(image.name)")[0]
+        }
+    }
+
+    func describe(_ context: RunContext) async throws {
+        try await context.clusterStep(id) { RunContext.planned(try await context.planRendered(try objects(context))) }
+    }
 
     func run(_ context: RunContext) async throws {
         let images = context.inventory.images
-        guard !images.isEmpty else { return }
         try await context.clusterStep(id) {
-            if context.options.dryRun { return .ok("would apply \(images.count) DataVolumes and fill them") }
             let (kube, _) = try context.clusterClient()
             let renderer = ClusterObjectRenderer(inventory: context.inventory)
-            let objects = try images.map { image -> KubeObject in
-                try KubeObject.from(try renderer.dataVolume(image), source: "image \(image.namespace)/\(image.name)")[0]
-            }
-            var changes = try await context.applyRendered(objects)
+            var changes = try await context.applyRendered(try objects(context))
             let uploader = DataVolumeUploader(client: kube, proxyURL: context.inventory.uploadProxyURL, timeout: context.options.waitTimeout)
             let uploads = images.contains { if case .file = $0.source { true } else { false } }
             if uploads, context.inventory.uploadProxyURL == nil, try await uploader.reportedURL() == nil {

@@ -10,6 +10,19 @@ struct InstallPhase: Phase {
     static let artifactsDirectory = "/var/lib/parvester/rke2-artifacts"
     static let artifactNames = ["install.sh", "rke2.linux-amd64.tar.gz", "rke2-images.linux-amd64.tar.zst", "sha256sum-amd64.txt"]
 
+    func note(_ context: RunContext) -> String? { "RKE2 \(context.inventory.cluster.version), \(context.inventory.cluster.install.summary)" }
+
+    func describe(_ context: RunContext) async throws {
+        let version = context.inventory.cluster.version
+        await context.forEach(context.healthy(context.inventory.nodes)) { node in
+            await context.step(id, node) {
+                let installed = context.facts(node)?.rke2Version
+                if installed == version { return .unchanged }
+                return .changed("would install \(version) (installed: \(installed ?? "none"))")
+            }
+        }
+    }
+
     func run(_ context: RunContext) async throws {
         let inventory = context.inventory
         let version = inventory.cluster.version
@@ -17,7 +30,6 @@ struct InstallPhase: Phase {
             await context.step(id, node) {
                 let installed = context.facts(node)?.rke2Version
                 if installed == version { return .unchanged }
-                if context.options.dryRun { return .changed("would install \(version) (installed: \(installed ?? "none"))") }
                 let type = node.role == .server ? "server" : "agent"
                 let environment = "INSTALL_RKE2_VERSION=\(ShellQuote.quote(version)) INSTALL_RKE2_TYPE=\(type)"
                 switch inventory.cluster.install {
@@ -31,6 +43,7 @@ struct InstallPhase: Phase {
                     try await context.run(node, "INSTALL_RKE2_ARTIFACT_PATH=\(dir) \(environment) sh \(dir)/install.sh", timeout: 1800)
                 }
                 try await context.run(node, "systemctl daemon-reload")
+                context.update(node) { $0.versionChanged = true }
                 return .changed("\(installed.map { "\($0) → " } ?? "")\(version)")
             }
         }
@@ -56,7 +69,7 @@ struct InstallPhase: Phase {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             if parts.count == 2 { present[String(parts[1])] = String(parts[0]) }
         }
-        let connection = try await context.connection(for: node)
+        let transport = try await context.transport(for: node)
         for name in names {
             let local = directory + "/" + name
             if present[name] == (try SHA256.hex(fileAt: local)) { continue }
@@ -64,9 +77,9 @@ struct InstallPhase: Phase {
             context.report.command(target: node.name, "upload \(name) to \(remote)")
             let report = context.report
             let target = node.name
-            try await connection.upload(.file(local), to: "\(remote)/\(name)", mode: name == "install.sh" ? 0o755 : 0o644,
-                                        become: node.ssh.become, createDirectory: true, timeout: 3600,
-                                        progress: { sent, total in report.transfer(target: target, file: name, sent: sent, total: max(total, size)) })
+            try await transport.writeFile(.file(local), to: "\(remote)/\(name)", mode: name == "install.sh" ? 0o755 : 0o644,
+                                          become: node.ssh.become, createDirectory: true, timeout: 3600,
+                                          progress: { sent, total in report.transfer(target: target, file: name, sent: sent, total: max(total, size)) })
         }
     }
 }

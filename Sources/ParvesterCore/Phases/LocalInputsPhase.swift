@@ -3,9 +3,10 @@ import Foundation
 /// Before any node is touched: the files and secrets of this machine that later phases read (image
 /// files to upload, VM passwords from files or the environment) are all there, so a typo stops the
 /// run at once instead of after the cluster was built.
-struct LocalInputsPhase: Phase {
+struct LocalInputsPhase: ReadOnlyPhase {
     let id = "local-inputs"
     let title = "Check the local files and secrets the run reads"
+    func targets(_ context: RunContext) -> [String] { ["this machine"] }
 
     func run(_ context: RunContext) async throws {
         let inventory = context.inventory

@@ -6,40 +6,65 @@ struct PushConfigPhase: Phase {
     let id = "push-config"
     let title = "Push RKE2 config"
 
-    func run(_ context: RunContext) async throws {
+    /// What differs on one node: files to write, and a stale join file to remove.
+    private struct Changes {
+        var files: [RenderedFile] = []
+        var removeJoinFile = false
+        var isEmpty: Bool { files.isEmpty && !removeJoinFile }
+    }
+
+    private func changes(_ context: RunContext, _ node: Node, token: Secret) throws -> Changes {
+        let facts = context.facts(node)
+        var changes = Changes()
+        changes.files = try RKE2ConfigRenderer(inventory: context.inventory).files(for: node, token: token)
+            .filter { facts?.fileHashes[$0.path] != SHA256.hex($0.content) }
+        // A join file left on a node that now initialises the cluster, or is an agent, would mislead RKE2.
+        let expectsJoinFile = node.role == .server && !node.initializesCluster
+        changes.removeJoinFile = !expectsJoinFile && facts?.fileHashes[RKE2ConfigRenderer.joinConfigPath] != nil
+        return changes
+    }
+
+    private func resolveToken(_ context: RunContext) async throws -> Secret? {
         try await context.clusterStep("token") {
-            let token = try await TokenResolver.resolve(context)
-            context.setToken(token)
+            context.setToken(try await TokenResolver.resolve(context))
             return .ok(nil)
         }
-        guard let token = context.token else { return }
-        let renderer = RKE2ConfigRenderer(inventory: context.inventory)
+        return context.token
+    }
+
+    func describe(_ context: RunContext) async throws {
+        guard let token = try await resolveToken(context) else { return }
         await context.forEach(context.healthy(context.inventory.nodes)) { node in
             await context.step(id, node) {
-                let facts = context.facts(node)
-                var changed: [String] = []
-                for file in try renderer.files(for: node, token: token) where facts?.fileHashes[file.path] != SHA256.hex(file.content) {
-                    if context.options.dryRun {
-                        changed.append(try await diff(context, node, file, exists: facts?.fileHashes[file.path] != nil))
-                    } else {
-                        try await context.write(file, to: node)
-                        changed.append(file.path)
-                    }
-                }
-                // A join file left on a node that now initialises the cluster, or is an agent, would mislead RKE2.
-                let expectsJoinFile = node.role == .server && !node.initializesCluster
-                if !expectsJoinFile, facts?.fileHashes[RKE2ConfigRenderer.joinConfigPath] != nil {
-                    if !context.options.dryRun {
-                        try await context.run(node, "rm -f -- \(ShellQuote.quote(RKE2ConfigRenderer.joinConfigPath))")
-                    }
-                    changed.append("removed " + RKE2ConfigRenderer.joinConfigPath)
-                }
-                guard !changed.isEmpty else { return .unchanged }
+                let changes = try changes(context, node, token: token)
+                guard !changes.isEmpty else { return .unchanged }
                 context.markConfigChanged(node)
-                return .changed(changed.joined(separator: ", "))
+                var shown: [String] = []
+                for file in changes.files {
+                    shown.append(try await diff(context, node, file, exists: context.facts(node)?.fileHashes[file.path] != nil))
+                }
+                if changes.removeJoinFile { shown.append("would remove " + RKE2ConfigRenderer.joinConfigPath) }
+                return .changed(shown.joined(separator: ", "))
             }
         }
-        if context.hasFailed(context.inventory.initialServer), !context.options.dryRun {
+    }
+
+    func run(_ context: RunContext) async throws {
+        guard let token = try await resolveToken(context) else { return }
+        await context.forEach(context.healthy(context.inventory.nodes)) { node in
+            await context.step(id, node) {
+                let changes = try changes(context, node, token: token)
+                guard !changes.isEmpty else { return .unchanged }
+                for file in changes.files { try await context.write(file, to: node) }
+                if changes.removeJoinFile {
+                    try await context.run(node, "rm -f -- \(ShellQuote.quote(RKE2ConfigRenderer.joinConfigPath))")
+                }
+                context.markConfigChanged(node)
+                return .changed((changes.files.map(\.path) + (changes.removeJoinFile ? ["removed " + RKE2ConfigRenderer.joinConfigPath] : []))
+                    .joined(separator: ", "))
+            }
+        }
+        if context.hasFailed(context.inventory.initialServer) {
             throw RunAbort("the initial server's configuration could not be written")
         }
     }
@@ -47,8 +72,7 @@ struct PushConfigPhase: Phase {
     /// What `plan` shows for a file: its diff against the node's copy (the token masked by the report).
     private func diff(_ context: RunContext, _ node: Node, _ file: RenderedFile, exists: Bool) async throws -> String {
         guard exists else { return "\(file.path) (new)\n" + LineDiff.unified("", Self.redacted(file.content)) }
-        let current = String(decoding: try await context.connection(for: node).download(file.path, become: node.ssh.become,
-                                                                                        timeout: context.options.commandTimeout), as: UTF8.self)
+        let current = String(decoding: try await context.read(file.path, from: node), as: UTF8.self)
         let (old, new) = (Self.redacted(current), Self.redacted(file.content))
         let tokenNote = old == new ? " (the token changes)" : ""
         return "\(file.path)\(tokenNote)\n" + LineDiff.unified(old, new)

@@ -8,11 +8,24 @@ import SSH
 struct StartInitialServerPhase: Phase {
     let id = "start-initial-server"
     let title = "Start the initial server and wait for its token and API"
+    func targets(_ context: RunContext) -> [String] { [context.inventory.initialServer.name] }
+
+    /// Besides the service, a plan reads the kubeconfig of a running cluster, so that the cluster phases
+    /// can compare the inventory's objects with the live ones.
+    func describe(_ context: RunContext) async throws {
+        let node = context.inventory.initialServer
+        await context.step(id, node) {
+            let done = DryRun.service(context, node, unit: "rke2-server")
+            if context.facts(node)?.isActive("rke2-server") == true, context.facts(node)?.fileHashes[KubeconfigSource.path] != nil {
+                try context.setKubeconfig(try await KubeconfigSource.fetch(context, from: node, serverUntouched: true))
+            }
+            return done
+        }
+    }
 
     func run(_ context: RunContext) async throws {
         let node = context.inventory.initialServer
         await context.step(id, node) {
-            if context.options.dryRun { return DryRun.service(context, node, unit: "rke2-server") }
             let done = try await ServiceStarter.ensureRunning(context, node, unit: "rke2-server", restart: context.configChanged(node))
             // A server left running as it was still has the token the facts saw.
             let untouched = if case .unchanged = done { context.facts(node)?.hasNodeToken == true } else { false }
@@ -57,9 +70,7 @@ enum KubeconfigSource {
            (try? kubeconfig.credentials().server) == "https://\(host):6443" {
             return kubeconfig
         }
-        let connection = try await context.connection(for: node)
-        context.report.command(target: node.name, "read \(path)")
-        let data = try await connection.download(path, become: node.ssh.become)
+        let data = try await context.read(path, from: node, timeout: 600)
         // Recorded by fetch-kubeconfig once the local kubeconfig is written, never before: a run killed in
         // between must not pair this hash with an older cluster's kubeconfig.
         context.kubeconfigSourceHash = SHA256.hex(data)

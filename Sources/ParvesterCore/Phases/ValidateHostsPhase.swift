@@ -1,6 +1,6 @@
 /// Refuses nodes that would break: a missing uplink, an uplink that carries the SSH connection (moving it
 /// into the bridge would cut it), and `virt-host-validate qemu` failures.
-struct ValidateHostsPhase: Phase {
+struct ValidateHostsPhase: ReadOnlyPhase {
     let id = "validate-hosts"
     let title = "Validate hosts (uplink, virt-host-validate)"
 

@@ -7,19 +7,29 @@ import Kube
 struct VirtualMachinesPhase: Phase {
     let id = "vms"
     let title = "Virtual machines"
+    func targets(_ context: RunContext) -> [String] { context.inventory.vms.map { "\($0.namespace)/\($0.name)" } }
+    func note(_ context: RunContext) -> String? { "wait until running ones are Running" }
+
+    private func objects(_ context: RunContext) throws -> [KubeObject] {
+        let renderer = ClusterObjectRenderer(inventory: context.inventory)
+        var objects: [KubeObject] = []
+        for vm in context.inventory.vms {
+            for node in try renderer.objects(for: vm) { objects += try KubeObject.from(node, source: "vm \(vm.namespace)/\(vm.name)") }
+        }
+        return objects
+    }
+
+    /// A VM stopped by hand (`vm stop`) that the inventory wants running shows here: the dry run would
+    /// set its run strategy back.
+    func describe(_ context: RunContext) async throws {
+        try await context.clusterStep(id) { RunContext.planned(try await context.planRendered(try objects(context))) }
+    }
 
     func run(_ context: RunContext) async throws {
         let vms = context.inventory.vms
-        guard !vms.isEmpty else { return }
         try await context.clusterStep(id) {
-            if context.options.dryRun { return .ok("would apply \(vms.count) VirtualMachines") }
             let (kube, _) = try context.clusterClient()
-            let renderer = ClusterObjectRenderer(inventory: context.inventory)
-            var objects: [KubeObject] = []
-            for vm in vms {
-                for node in try renderer.objects(for: vm) { objects += try KubeObject.from(node, source: "vm \(vm.namespace)/\(vm.name)") }
-            }
-            let changed = try await context.applyRendered(objects)
+            let changed = try await context.applyRendered(try objects(context))
             let machines = VirtualMachineClient(client: kube)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for vm in vms where vm.runsAtStart {

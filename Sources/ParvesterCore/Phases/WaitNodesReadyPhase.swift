@@ -1,13 +1,13 @@
 import Kube
 
 /// Waits until every node still in the run is Ready in the API; those that are not fail, by name.
-struct WaitNodesReadyPhase: Phase {
+struct WaitNodesReadyPhase: ApplyOnlyPhase {
     let id = "wait-nodes-ready"
     let title = "Wait for nodes Ready"
 
     func run(_ context: RunContext) async throws {
         let nodes = context.healthy(context.inventory.nodes)
-        guard !context.options.dryRun, !nodes.isEmpty else { return }
+        guard !nodes.isEmpty else { return }
         var failure: (any Error)?
         do {
             try await NodeReadiness.wait(context, for: nodes.map(\.name))

@@ -9,16 +9,15 @@ final class NodeConnections: @unchecked Sendable {
     private var waiters: [String: [CheckedContinuation<Bool, Never>]] = [:]
     private var all: Task<Void, Never>?
 
-    /// Starts the `connect` step of every node (at most the inventory's concurrency at once).
-    func start(_ context: RunContext, phase: String) {
-        let nodes = context.inventory.nodes
+    /// Starts the `connect` step of each node (at most the inventory's concurrency at once).
+    func start(_ context: RunContext, nodes: [Node], phase: String) {
         all = Task {
             await context.forEach(nodes) { node in
                 let ok = await context.step(phase, node) {
-                    let connection = try await context.connection(for: node)
-                    return .ok("as \(connection.user)")
+                    let transport = try await context.transport(for: node)
+                    return .ok("as \(transport.loginUser)")
                 }
-                self.finish(node.name, ok)
+                self.finish(node.name, ok.succeeded)
             }
         }
     }

@@ -29,68 +29,67 @@ public struct RunOptions: Sendable {
     }
 }
 
-/// What the phases of one run share: the inventory, the sessions, what was learnt about each node,
-/// which nodes failed, and the cluster's credentials once known. Phases run one after another; within
-/// a phase, nodes run in parallel, hence the lock.
+/// What the phases of one run share: the inventory, the nodes' transports, each node's state and the
+/// cluster's. Phases run one after another; within a phase, nodes run in parallel, hence the lock.
 public final class RunContext: @unchecked Sendable {
     public let inventory: Inventory
     public let options: RunOptions
     public let report: RunReport
-    let pool: ConnectionPool
+    let transports: any NodeTransportProvider
     private let lock = NSLock()
-    private var factsByNode: [String: NodeFacts] = [:]
-    private var failures: [String: String] = [:]
-    private var configChangedNodes: Set<String> = []
+    private var nodeStates: [String: NodeState] = [:]
+    private var clusterState = ClusterState()
     private var secrets: [String] = []
-    private var clusterToken: Secret?
-    private var clusterKubeconfig: Kubeconfig?
-    private var client: KubeHTTPClient?
-    private var apiDiscovery: KubeDiscovery?
     var runLock: RunLock?
-    /// sha256 of the rke2.yaml downloaded in this run (see `KubeconfigSource`).
-    var kubeconfigSourceHash: String? {
-        get { lock.withLock { sourceHash } }
-        set { lock.withLock { sourceHash = newValue } }
-    }
-    private var sourceHash: String?
     let connections = NodeConnections()
 
-    public init(inventory: Inventory, options: RunOptions, observer: RunObserver?) {
+    public init(inventory: Inventory, options: RunOptions, observer: RunObserver?, transports: (any NodeTransportProvider)? = nil) {
         self.inventory = inventory
         self.options = options
         report = RunReport(observer: observer)
-        pool = ConnectionPool(settings: ConnectionSettings(hostKeyPolicy: options.hostKeyPolicy))
+        self.transports = transports ?? ConnectionPool(settings: ConnectionSettings(hostKeyPolicy: options.hostKeyPolicy))
     }
+
+    /// A plan: phases describe instead of running, and nothing is written, started or locked.
+    public var planning: Bool { options.dryRun }
 
     // MARK: - Shared state
 
-    func facts(_ node: Node) -> NodeFacts? { lock.withLock { factsByNode[node.name] } }
-    func setFacts(_ facts: NodeFacts, for node: Node) { lock.withLock { factsByNode[node.name] = facts } }
+    public func state(of node: Node) -> NodeState { lock.withLock { nodeStates[node.name] ?? NodeState() } }
+    func update(_ node: Node, _ change: (inout NodeState) -> Void) { lock.withLock { change(&nodeStates[node.name, default: NodeState()]) } }
+    public var cluster: ClusterState { lock.withLock { clusterState } }
+    func updateCluster(_ change: (inout ClusterState) -> Void) { lock.withLock { change(&clusterState) } }
 
-    func markConfigChanged(_ node: Node) { lock.withLock { _ = configChangedNodes.insert(node.name) } }
-    func configChanged(_ node: Node) -> Bool { lock.withLock { configChangedNodes.contains(node.name) } }
+    func facts(_ node: Node) -> NodeFacts? { state(of: node).facts }
+    func setFacts(_ facts: NodeFacts, for node: Node) { update(node) { $0.facts = facts } }
+    func markConfigChanged(_ node: Node) { update(node) { $0.configChanged = true } }
+    func configChanged(_ node: Node) -> Bool { state(of: node).configChanged }
 
     /// A secret learnt from a node (its node-token), masked from every output from now on.
     func addSecret(_ secret: String) { lock.withLock { secrets.append(secret) } }
 
-    var token: Secret? { lock.withLock { clusterToken } }
+    var token: Secret? { cluster.token }
     func setToken(_ token: Secret) {
         lock.withLock {
-            clusterToken = token
+            clusterState.token = token
             secrets.append(token.revealed)
         }
     }
 
-    var kubeconfig: Kubeconfig? { lock.withLock { clusterKubeconfig } }
-    var kube: KubeHTTPClient? { lock.withLock { client } }
-    var discovery: KubeDiscovery? { lock.withLock { apiDiscovery } }
+    var kubeconfig: Kubeconfig? { cluster.kubeconfig }
+    var kube: KubeHTTPClient? { cluster.kube }
+    var discovery: KubeDiscovery? { cluster.discovery }
+    var kubeconfigSourceHash: String? {
+        get { cluster.kubeconfigSourceHash }
+        set { lock.withLock { clusterState.kubeconfigSourceHash = newValue } }
+    }
     func setKubeconfig(_ kubeconfig: Kubeconfig) throws {
         let credentials = try kubeconfig.credentials()
         let newClient = try KubeHTTPClient(credentials: credentials)
         lock.withLock {
-            clusterKubeconfig = kubeconfig
-            client = newClient
-            apiDiscovery = KubeDiscovery(client: newClient)
+            clusterState.kubeconfig = kubeconfig
+            clusterState.kube = newClient
+            clusterState.discovery = KubeDiscovery(client: newClient)
             if let key = credentials.clientKey { secrets.append(String(decoding: key, as: UTF8.self)) }
         }
     }
@@ -102,9 +101,11 @@ public final class RunContext: @unchecked Sendable {
 
     // MARK: - Failures
 
-    public var failedNodes: [String: String] { lock.withLock { failures } }
-    func hasFailed(_ node: Node) -> Bool { lock.withLock { failures[node.name] != nil } }
-    func markFailed(_ node: Node, _ why: String) { lock.withLock { failures[node.name] = failures[node.name] ?? why } }
+    public var failedNodes: [String: String] {
+        lock.withLock { nodeStates.compactMapValues(\.failure) }
+    }
+    func hasFailed(_ node: Node) -> Bool { state(of: node).failure != nil }
+    func markFailed(_ node: Node, _ why: String) { update(node) { $0.failure = $0.failure ?? why } }
     /// The nodes still in the run, in inventory order.
     func healthy(_ nodes: [Node]) -> [Node] { nodes.filter { !hasFailed($0) } }
 
@@ -114,24 +115,28 @@ public final class RunContext: @unchecked Sendable {
         case changed(String?)
         case unchanged
         case ok(String?)
+        /// Cannot be decided before `up` has done an earlier step (a plan, on a node RKE2 is not on yet).
+        case deferred(String)
     }
 
     /// Runs one phase's work for one target, timing it and recording the outcome. A thrown error fails
-    /// the node (it drops out of later phases); the error's text is recorded, masked.
+    /// the node (it drops out of later phases) and its text is recorded, masked; a thrown `RunAbort`
+    /// also comes back as `.aborted`, for the phase to stop the run with.
     @discardableResult
-    func step(_ phase: String, _ node: Node, _ work: () async throws -> Done) async -> Bool {
+    func step(_ phase: String, _ node: Node, _ work: () async throws -> Done) async -> StepResult {
         let started = Date()
         do {
             let report = report
             let done = try await StepActivity.reporting({ report.stillWorking(target: node.name, $0) }, work)
             let seconds = Date().timeIntervalSince(started)
             record(phase, node.name, done, seconds)
-            return true
+            return .done
         } catch {
             let message = masked(Self.describe(error))
             markFailed(node, "\(phase): \(message)")
             report.record(StepRecord(phase: phase, target: node.name, outcome: .failed, seconds: Date().timeIntervalSince(started), detail: message))
-            return false
+            if let abort = error as? RunAbort { return .aborted(abort) }
+            return .nodeFailed(message)
         }
     }
 
@@ -140,6 +145,7 @@ public final class RunContext: @unchecked Sendable {
         case .changed(let detail): (.changed, detail)
         case .unchanged: (.unchanged, nil)
         case .ok(let detail): (.ok, detail)
+        case .deferred(let detail): (.deferred, detail)
         }
         report.record(StepRecord(phase: phase, target: target, outcome: outcome, seconds: seconds, detail: detail.map(masked)))
     }
@@ -188,7 +194,7 @@ public final class RunContext: @unchecked Sendable {
 
     // MARK: - Remote work
 
-    func connection(for node: Node) async throws -> SSHConnection { try await pool.connection(for: node) }
+    func transport(for node: Node) async throws -> any NodeTransport { try await transports.transport(for: node) }
 
     /// What `-v` prints for a command: the command itself (a script by its first line and length), and
     /// what it is for. Commands never hold secrets (they travel in files or stdin), and are masked anyway.
@@ -204,11 +210,11 @@ public final class RunContext: @unchecked Sendable {
     @discardableResult
     func run(_ node: Node, _ command: String, summary: String? = nil, timeout: TimeInterval? = nil, allowFailure: Bool = false,
              preamble: String? = nil) async throws -> CommandResult {
-        let connection = try await connection(for: node)
+        let transport = try await transport(for: node)
         report.command(target: node.name, masked(Self.verboseLine(command, summary: summary)))
         StepActivity.doing("running `\(masked(summary ?? command))`", limit: timeout ?? options.commandTimeout)
-        let result = try await connection.run(command, become: node.ssh.become, timeout: timeout ?? options.commandTimeout, summary: summary,
-                                              preamble: preamble)
+        let result = try await transport.execute(command, become: node.ssh.become, timeout: timeout ?? options.commandTimeout, summary: summary,
+                                                 preamble: preamble)
         if !allowFailure && !result.succeeded {
             let stderr = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
             throw RemoteCommandFailed(summary: summary ?? command, status: result.exitStatus, stderr: masked(stderr))
@@ -218,15 +224,22 @@ public final class RunContext: @unchecked Sendable {
 
     /// Writes a file on a node atomically (temporary name, then rename), creating its directory.
     func write(_ file: RenderedFile, to node: Node) async throws {
-        let connection = try await connection(for: node)
+        let transport = try await transport(for: node)
         report.command(target: node.name, "write \(file.path) (mode \(String(file.mode, radix: 8)))")
-        try await connection.upload(.data(Data(file.content.utf8)), to: file.path, mode: file.mode, become: node.ssh.become, createDirectory: true,
-                                    timeout: options.commandTimeout)
+        try await transport.writeFile(.data(Data(file.content.utf8)), to: file.path, mode: file.mode, become: node.ssh.become,
+                                      createDirectory: true, timeout: options.commandTimeout, progress: nil)
+    }
+
+    /// Reads a file on a node.
+    func read(_ path: String, from node: Node, timeout: TimeInterval? = nil) async throws -> Data {
+        let transport = try await transport(for: node)
+        report.command(target: node.name, "read \(path)")
+        return try await transport.readFile(path, become: node.ssh.become, timeout: timeout ?? options.commandTimeout)
     }
 
     func close() async {
         await connections.finished()
-        await pool.closeAll()
+        await transports.closeAll()
     }
 }
 

@@ -8,6 +8,8 @@ public protocol RunObserver: Sendable {
     func command(target: String, _ summary: String)
     /// A step still running after a while: what it waits for, how long so far, and its limit.
     func stillWorking(target: String, _ line: String)
+    /// A remark the run makes once (see `RunReport.notice`).
+    func notice(_ text: String)
 }
 
 extension RunObserver {
@@ -15,4 +17,5 @@ extension RunObserver {
     public func transfer(target: String, file: String, sent: Int64, total: Int64) {}
     public func command(target: String, _ summary: String) {}
     public func stillWorking(target: String, _ line: String) {}
+    public func notice(_ text: String) {}
 }

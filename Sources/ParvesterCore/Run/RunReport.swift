@@ -4,6 +4,7 @@ import Foundation
 public final class RunReport: @unchecked Sendable {
     private let lock = NSLock()
     private var records: [StepRecord] = []
+    private var remarks: [String] = []
     private let observer: RunObserver?
 
     public init(observer: RunObserver?) { self.observer = observer }
@@ -14,6 +15,18 @@ public final class RunReport: @unchecked Sendable {
     }
 
     public var all: [StepRecord] { lock.withLock { records } }
+
+    /// A remark for the end of the report (a node the inventory no longer names, what was left behind).
+    public func notice(_ text: String) {
+        let added = lock.withLock { () -> Bool in
+            guard !remarks.contains(text) else { return false }
+            remarks.append(text)
+            return true
+        }
+        if added { observer?.notice(text) }
+    }
+
+    public var notices: [String] { lock.withLock { remarks } }
 
     public var failures: [StepRecord] { all.filter { $0.outcome == .failed } }
     public var changedCount: Int { all.filter { $0.outcome == .changed }.count }

@@ -11,6 +11,9 @@ public enum StepOutcome: String, Sendable, Encodable {
     case failed
     /// Not attempted, because something it depends on failed.
     case skipped
+    /// A plan's answer for a check that only `up` itself can settle (the CNI plugins that arrive with
+    /// RKE2 on a new node): it will be checked after the install.
+    case deferred
 }
 
 public struct StepRecord: Sendable, Encodable {

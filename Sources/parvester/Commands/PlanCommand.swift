@@ -4,12 +4,17 @@ import ParvesterCore
 struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Show what `up` would change, per node and phase, without changing anything.",
+        abstract: "Show what `up` would change, per node, phase and object, without changing anything.",
         discussion: """
-            Connects to every node and gathers facts, then goes through the phases of `up` in dry-run mode: \
-            files that would be written are shown as diffs (the token masked), services that would start or \
-            restart, installs, bridges. Nothing is written, started or locked. With --from-inventory, only lists the \
-            phases from the inventory, contacting no node. Exits 1 when a node cannot be reached or checked.
+            Connects to every node and gathers facts, then goes through the phases of `up` as a dry run: \
+            files that would be written as diffs (the token masked), services that would start or restart, \
+            installs, bridges; cluster objects (components, networks, images, VMs) by a server-side dry run \
+            compared with the live objects, field by field. Nodes and objects of this cluster that the \
+            inventory no longer names are listed. Nothing is written, started or locked. With --from-inventory, \
+            only lists the phases from the inventory, contacting no node.
+
+            Exits 0 when the plan could be computed, 1 when it could not (a node unreachable or a check failed), \
+            2 for an invalid inventory. With --detailed-exitcode: 0 nothing to change, 3 changes pending.
             """)
 
     @OptionGroup var inventoryOptions: InventoryOptions
@@ -19,29 +24,42 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not contact the nodes: list the phases and their targets from the inventory alone.")
     var fromInventory = false
 
+    @Flag(name: .long, help: "Exit 0 when nothing would change, 3 when something would, 1 on failure, 2 for an invalid inventory.")
+    var detailedExitcode = false
+
+    @Flag(name: .long, help: "Plan `up --prune`: also the removal of nodes the inventory no longer names.")
+    var prune = false
+
     func run() async throws {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
-        if fromInventory { return try printOffline(inventory, terminal: terminal) }
-        let result = try await runOptions.run(inventory, dryRun: true, output: outputOptions.output, terminal: terminal)
+        let action = UpAction.make(inventory, prune: prune)
+        if fromInventory { return try printOffline(action, inventory, terminal: terminal) }
+        let result = try await runOptions.run(action, inventory, dryRun: true, output: outputOptions.output, terminal: terminal)
+        let pending = result.steps.filter { $0.outcome == .changed }
         switch outputOptions.output {
         case .json:
             terminal.print(try JSONOutput.encode(result))
         case .text:
-            let changes = result.steps.filter { $0.outcome == .changed }
-            let nodes = Set(changes.map(\.target)).count
-            if result.ok {
-                terminal.print(changes.isEmpty ? terminal.green("✓ nothing to change") + ": the cluster is as the inventory describes"
-                                               : "\(changes.count) changes on \(nodes) \(nodes == 1 ? "target" : "targets") would be made; nothing was changed")
-            } else {
+            RunSummary.printNotices(result, terminal: terminal)
+            if !result.ok {
                 RunSummary.print(result, terminal: terminal)
+            } else if pending.isEmpty && result.notices.isEmpty {
+                terminal.print(terminal.green("✓ nothing to change") + ": the cluster is as the inventory describes")
+            } else {
+                let targets = Set(pending.map(\.target)).count
+                terminal.print("Plan: \(pending.count) \(pending.count == 1 ? "change" : "changes") on \(targets) \(targets == 1 ? "target" : "targets")"
+                               + (result.notices.isEmpty ? "" : ", \(result.notices.count) \(result.notices.count == 1 ? "remark" : "remarks")")
+                               + ". Nothing was changed; `parvester up` makes these changes.")
             }
         }
         if !result.ok { throw ExitCodes.failure }
+        if detailedExitcode && !pending.isEmpty { throw ExitCodes.changesPending }
     }
 
-    private func printOffline(_ inventory: Inventory, terminal: Terminal) throws {
-        let steps = Planner.plan(inventory)
+    private func printOffline(_ action: Action, _ inventory: Inventory, terminal: Terminal) throws {
+        let context = RunContext(inventory: inventory, options: try runOptions.runOptions(for: inventory, dryRun: true), observer: nil)
+        let steps = ActionRunner.outline(action, context: context)
         switch outputOptions.output {
         case .json:
             terminal.print(try JSONOutput.encode(PlanReport(file: inventory.file, cluster: inventory.cluster.name, steps: steps)))

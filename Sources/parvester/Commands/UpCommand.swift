@@ -22,11 +22,23 @@ struct UpCommand: AsyncParsableCommand {
     @OptionGroup var inventoryOptions: InventoryOptions
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var runOptions: RunCommandOptions
+    @OptionGroup var removal: RemovalOptions
+
+    @Flag(name: .long, help: "Also remove the nodes of this cluster that the inventory no longer names (see `parvester remove`).")
+    var prune = false
+
+    @Flag(name: .long, help: "With --prune: do not ask for confirmation.")
+    var yes = false
 
     func run() async throws {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
-        let result = try await runOptions.run(inventory, dryRun: false, output: outputOptions.output, terminal: terminal)
+        if prune {
+            try Confirmation.require("`up --prune` removes the nodes of cluster \(inventory.cluster.name) that the inventory no longer names (`parvester plan --prune` lists them). Go ahead?",
+                                     yes: yes, terminal: terminal)
+        }
+        let action = UpAction.make(inventory, prune: prune, removal: removal.settings)
+        let result = try await runOptions.run(action, inventory, dryRun: false, output: outputOptions.output, terminal: terminal)
         switch outputOptions.output {
         case .json:
             terminal.print(try JSONOutput.encode(result))
@@ -59,11 +71,13 @@ struct RunCommandOptions: ParsableArguments {
     @Flag(name: .long, help: "Use only the manifest cache (see `parvester fetch`); download nothing.")
     var offline = false
 
-    /// Runs the phases (`up`, or `plan` as a dry run), printing each step as it happens in text mode.
-    func run(_ inventory: Inventory, dryRun: Bool, output: OutputFormat, terminal: Terminal) async throws -> UpResult {
+    /// Runs an action (or plans it: a dry run), printing each step as it happens in text mode.
+    func run(_ action: Action, _ inventory: Inventory, dryRun: Bool, output: OutputFormat, terminal: Terminal,
+             extraNames: [String] = []) async throws -> RunResult {
         let options = try runOptions(for: inventory, dryRun: dryRun)
-        let printer = output == .text ? RunPrinter(terminal: terminal, verbose: verbose, names: inventory.nodes.map(\.name)) : nil
-        return await UpRunner.run(inventory, options: options, observer: printer)
+        let printer = output == .text ? RunPrinter(terminal: terminal, verbose: verbose, names: inventory.nodes.map(\.name) + extraNames,
+                                                   planning: dryRun) : nil
+        return await ActionRunner.run(action, context: RunContext(inventory: inventory, options: options, observer: printer))
     }
 
     func runOptions(for inventory: Inventory, dryRun: Bool) throws -> RunOptions {
@@ -74,18 +88,23 @@ struct RunCommandOptions: ParsableArguments {
 }
 
 enum RunSummary {
-    static func print(_ result: UpResult, terminal: Terminal) {
+    static func print(_ result: RunResult, terminal: Terminal, done: String = "converged", again: String = "up") {
         let time = String(format: "%.1fs", result.seconds)
+        printNotices(result, terminal: terminal)
         if result.ok {
-            terminal.print(terminal.green("✓ cluster \(result.cluster) converged") + " in \(time): \(result.changed) changed")
-            if let kubeconfig = result.kubeconfig { terminal.print("  kubeconfig: \(kubeconfig)") }
+            terminal.print(terminal.green("✓ cluster \(result.cluster) \(done)") + " in \(time): \(result.changed) changed")
+            if let kubeconfig = result.kubeconfig, result.action == "up" { terminal.print("  kubeconfig: \(kubeconfig)") }
             return
         }
-        terminal.print(terminal.red("✗ cluster \(result.cluster) did not converge") + " (\(time))")
+        terminal.print(terminal.red("✗ cluster \(result.cluster): \(result.action) did not finish") + " (\(time))")
         if let aborted = result.aborted { terminal.print("  stopped: \(aborted)") }
         for (node, why) in result.failedNodes.sorted(by: { $0.key < $1.key }) {
             terminal.print("  \(node): \(why.split(separator: "\n").first ?? "")")
         }
-        terminal.print("  Fix the cause and run `parvester up` again: finished work is not redone.")
+        terminal.print("  Fix the cause and run `parvester \(again)` again: finished work is not redone.")
+    }
+
+    static func printNotices(_ result: RunResult, terminal: Terminal) {
+        for notice in result.notices { terminal.print(terminal.yellow("! ") + notice) }
     }
 }

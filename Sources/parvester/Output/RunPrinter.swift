@@ -15,9 +15,13 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
     /// are gathered) carries its phase's name.
     private var currentPhase = ""
 
-    init(terminal: Terminal, verbose: Bool, names: [String]) {
+    /// A plan's words: what would happen, not what did.
+    private let planning: Bool
+
+    init(terminal: Terminal, verbose: Bool, names: [String], planning: Bool = false) {
         self.terminal = terminal
         self.verbose = verbose
+        self.planning = planning
         nameWidth = max(7, names.map(\.count).max() ?? 0)
     }
 
@@ -32,8 +36,9 @@ final class RunPrinter: RunObserver, @unchecked Sendable {
     func recorded(_ record: StepRecord) {
         let mark: String
         switch record.outcome {
-        case .changed: mark = terminal.green("changed  ")
-        case .unchanged: mark = terminal.dim("unchanged")
+        case .changed: mark = planning ? terminal.yellow("to change") : terminal.green("changed  ")
+        case .unchanged: mark = terminal.dim(planning ? "no change" : "unchanged")
+        case .deferred: mark = terminal.dim("later    ")
         case .ok: mark = "ok       "
         case .failed: mark = terminal.red("failed   ")
         case .skipped: mark = terminal.dim("skipped  ")

@@ -45,5 +45,6 @@ struct Terminal {
     func bold(_ text: String) -> String { style("1", text) }
     func dim(_ text: String) -> String { style("2", text) }
     func green(_ text: String) -> String { style("32", text) }
+    func yellow(_ text: String) -> String { style("33", text) }
     func red(_ text: String) -> String { style("31", text) }
 }

@@ -1,0 +1,26 @@
+/// `up`: everything from SSH to the VMs, in the order of docs/phases.md. `plan` runs the same list as a
+/// dry run.
+public enum UpAction {
+    /// Agents join in parallel, but at most this many at once (a burst of joins strains the servers).
+    public static let agentBatchSize = 50
+
+    public static func make(_ inventory: Inventory, prune: Bool = false, removal: RemovalSettings = RemovalSettings()) -> Action {
+        let nodes: [any Phase] = [
+            LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(), PushConfigPhase(), InstallPhase(),
+            StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(), WaitNodesReadyPhase(),
+            LabelNodesPhase(), StrayNodesPhase(prune: prune, settings: removal),
+        ] + RemoveAction.removalPhases(removal)
+        let cluster: [any Phase] = inventory.enabledComponents.map { ComponentPhase(component: $0) }
+            + [CNIPluginsPhase(), NetworksPhase(), ImagesPhase(), VirtualMachinesPhase()]
+        return Action(name: "up", phases: nodes + cluster)
+    }
+}
+
+extension Install {
+    public var summary: String {
+        switch self {
+        case .online(let url): return "online from \(url)"
+        case .airgap(let directory): return "airgap from \(directory)"
+        }
+    }
+}

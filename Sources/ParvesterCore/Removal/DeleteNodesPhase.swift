@@ -1,0 +1,119 @@
+import Foundation
+import Kube
+
+/// Deletes each Node object, servers one at a time: RKE2's etcd controller holds a server's Node with
+/// its finalizer until it has removed the etcd member, so the Node going away means the member went.
+/// The Node is never forced away (its finalizer stripped), or the member would stay behind.
+struct DeleteNodesPhase: RemovalPhase {
+    let id = "delete-node"
+    let title = "Delete the Node objects (a server's etcd member with it), one server at a time"
+
+    func note(_ context: RunContext) -> String? { "servers one at a time" }
+
+    func describe(_ context: RunContext) async throws {
+        for target in context.removals {
+            await context.step(id, target.node(in: context.inventory)) {
+                guard let kube = context.kube, try await KubeNodes.get(kube, target.name) != nil else { return .unchanged }
+                return .changed(target.isServer ? "would delete the Node and wait for its etcd member to go" : "would delete the Node")
+            }
+        }
+    }
+
+    func run(_ context: RunContext) async throws {
+        let (kube, _) = try context.clusterClient()
+        let state = context.options.stateDirectory
+        for target in context.removals {
+            let node = target.node(in: context.inventory)
+            let result = await context.step(id, node) {
+                // Written before the Node goes: a re-run finds the node through this record.
+                try PendingRemovals.record(target, in: state)
+                guard let live = try await KubeNodes.get(kube, target.name) else { return .unchanged }
+                if !live.deleting {
+                    let response = try await kube.send("DELETE", "/api/v1/nodes/\(target.name)")
+                    guard (200..<300).contains(response.status) || response.status == 404 else {
+                        throw KubeError.status(response, doing: "deleting Node \(target.name)")
+                    }
+                }
+                let what = target.isServer ? "Node \(target.name) to be gone (RKE2 removes its etcd member first)" : "Node \(target.name) to be gone"
+                try await Waiter.until(what, timeout: context.options.waitTimeout) {
+                    guard let still = try await KubeNodes.get(kube, target.name) else { return (true, "") }
+                    return (false, still.finalizers.isEmpty ? "deleting" : "held by finalizers \(still.finalizers.joined(separator: ", "))")
+                }
+                return .changed(target.isServer ? "deleted; etcd member removed" : "deleted")
+            }
+            // The next server waits for this one: etcd changes one member at a time.
+            if !result.succeeded && target.isServer {
+                throw RunAbort("server \(target.name) could not be taken out of the cluster; no other server was touched")
+            }
+        }
+    }
+}
+
+/// On each removed node that answers: RKE2's own rke2-killall.sh and rke2-uninstall.sh (which remove
+/// /etc/rancher/rke2, /var/lib/rancher/rke2, /var/lib/kubelet and the CNI state), then the bridge unit
+/// Parvester wrote and Parvester's files. The bridge and local-path data stay unless --wipe.
+struct UninstallPhase: RemovalPhase {
+    let id = "uninstall"
+    let title = "Uninstall RKE2 on the removed nodes"
+    let settings: RemovalSettings
+
+    /// The node-side cleanup, one script; prints what it found to remove.
+    static func script(_ inventory: Inventory, wipe: Bool) -> String {
+        let unit = BridgeUnitRenderer(inventory: inventory).unitName
+        var lines = [
+            "found=''",
+            "for dir in /usr/local/bin /usr/bin /opt/rke2/bin; do",
+            "  if [ -x \"$dir/rke2-killall.sh\" ]; then \"$dir/rke2-killall.sh\" >/dev/null 2>&1 || true; found=\"$found killall\"; fi",
+            "  if [ -x \"$dir/rke2-uninstall.sh\" ]; then \"$dir/rke2-uninstall.sh\" >/dev/null 2>&1 || { echo \"$dir/rke2-uninstall.sh failed\" >&2; exit 1; }; found=\"$found uninstall\"; fi",
+            "done",
+            "if [ -e /etc/systemd/system/\(unit) ]; then systemctl disable \(unit) >/dev/null 2>&1; rm -f /etc/systemd/system/\(unit); systemctl daemon-reload; found=\"$found unit\"; fi",
+            "if [ -e /var/lib/parvester ]; then rm -rf /var/lib/parvester; found=\"$found state\"; fi",
+        ]
+        if wipe {
+            let bridge = inventory.bridge.name
+            lines += [
+                "if [ -e /sys/class/net/\(bridge) ]; then ip link del \(bridge); found=\"$found bridge\"; fi",
+                "if [ -e /opt/local-path-provisioner ]; then rm -rf /opt/local-path-provisioner; found=\"$found local-path\"; fi",
+            ]
+        }
+        lines.append("echo \"removed:$found\"")
+        return lines.joined(separator: "\n")
+    }
+
+    static func summary(_ output: String) -> String? {
+        let words = output.split(separator: "\n").last { $0.hasPrefix("removed:") }?.dropFirst("removed:".count).split(separator: " ").map(String.init) ?? []
+        let names = ["killall": "rke2-killall.sh", "uninstall": "rke2-uninstall.sh", "unit": "bridge unit", "state": "/var/lib/parvester",
+                     "bridge": "bridge", "local-path": "local-path data"]
+        var seen: [String] = []
+        for word in words where !seen.contains(names[word] ?? word) { seen.append(names[word] ?? word) }
+        return seen.isEmpty ? nil : seen.joined(separator: ", ")
+    }
+
+    func describe(_ context: RunContext) async throws {
+        for node in context.removalNodes() {
+            await context.step(id, node) {
+                if context.cluster.leftDirty.contains(node.name) { return .ok("does not answer: would be left dirty") }
+                return .changed("would run rke2-killall.sh and rke2-uninstall.sh, remove the bridge unit" + (settings.wipe ? ", the bridge and local-path data" : ""))
+            }
+        }
+    }
+
+    func run(_ context: RunContext) async throws {
+        let state = context.options.stateDirectory
+        let dirty = context.cluster.leftDirty
+        await context.forEach(context.removalNodes()) { node in
+            if dirty.contains(node.name) {
+                context.skip(id, node, "does not answer: left dirty")
+                context.report.notice("\(node.name) was removed from the cluster but not cleaned (it did not answer): when it is back, run rke2-uninstall.sh on it")
+                PendingRemovals.finish(node.name, in: state)
+                return
+            }
+            await context.step(id, node) {
+                let output = try await context.run(node, Self.script(context.inventory, wipe: settings.wipe),
+                                                   summary: "rke2-killall.sh, rke2-uninstall.sh, remove the bridge unit", timeout: 600)
+                PendingRemovals.finish(node.name, in: state)
+                return Self.summary(output.stdoutText).map { .changed($0) } ?? .unchanged
+            }
+        }
+    }
+}
