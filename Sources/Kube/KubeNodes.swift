@@ -13,7 +13,7 @@ public struct KubeNodeInfo: Sendable {
     /// RKE2 labels its servers control-plane and etcd.
     public var isServer: Bool { labels["node-role.kubernetes.io/control-plane"] == "true" || labels["node-role.kubernetes.io/etcd"] == "true" }
 
-    init?(_ item: [String: Any]) {
+    public init?(_ item: [String: Any]) {
         guard let meta = item["metadata"] as? [String: Any], let name = meta["name"] as? String else { return nil }
         self.name = name
         labels = meta["labels"] as? [String: String] ?? [:]

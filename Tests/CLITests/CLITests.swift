@@ -108,7 +108,7 @@ struct CLITests {
             "local-inputs", "connect", "lock", "gather-facts", "validate-hosts", "push-config", "install-rke2", "start-initial-server",
             "join-servers", "join-agents", "bridges", "fetch-kubeconfig", "wait-nodes-ready", "label-nodes", "stray-nodes",
             "component-localPathProvisioner", "component-kubevirt", "component-cdi", "component-multus",
-            "cni-plugins", "networks", "images", "vms", "unlock",
+            "cni-plugins", "networks", "images", "vms", "stray-objects", "unlock",
         ])
         #expect(steps[7]["targets"] as? [String] == ["cp1"])
         #expect(steps[8]["targets"] as? [String] == ["cp2", "cp3"])

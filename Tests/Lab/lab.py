@@ -37,8 +37,10 @@ LAB = os.path.abspath(os.environ.get("PARVESTER_LAB_DIR", os.path.join(ROOT, ".l
 STATE = os.path.join(LAB, "lab.json")
 MGMT_BRIDGE, UPLINK_BRIDGE = "pvlab-mgmt", "pvlab-uplink"
 HOST_ADDRESS = "10.251.0.1"
+# Each node's own copy of these (bind mounts in its mount namespace): everything RKE2, its uninstall script
+# and Parvester write or remove on a node, so that no node's work reaches the host or another node.
 PRIVATE_DIRS = ["/etc/rancher", "/var/lib/rancher", "/usr/local", "/etc/systemd/system", "/var/lib/parvester-systemd",
-                "/var/lib/parvester", "/opt/cni", "/tmp"]
+                "/var/lib/parvester", "/opt/cni", "/etc/cni", "/var/lib/cni", "/var/lib/kubelet", "/opt/local-path-provisioner", "/tmp"]
 DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "doubles")
 USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
 SUDOERS = "/etc/sudoers.d/parvester-lab"

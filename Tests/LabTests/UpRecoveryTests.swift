@@ -27,7 +27,26 @@ struct UpRecoveryTests {
         static func countedLines(_ output: String) -> Int {
             Set(output.split(separator: "\n").filter { counts($0) }.map { key($0) }).count
         }
+        /// For each phase of a finished run, the counted line in the middle of its lines (its header excluded).
+        static func middles(_ output: String) -> [String: Int] {
+            var seen: Set<String> = []
+            var range: [String: (first: Int, last: Int)] = [:]
+            var phase = ""
+            for line in output.split(separator: "\n") where counts(line) {
+                guard seen.insert(key(line)).inserted else { continue }
+                if line.hasPrefix("▸ ") {
+                    phase = line.split(separator: "[").last.map { String($0.dropLast()) } ?? ""
+                    continue
+                }
+                range[phase] = (range[phase]?.first ?? seen.count, seen.count)
+            }
+            return range.mapValues { ($0.first + $0.last) / 2 }
+        }
     }
+
+    /// Kill points aimed at the middle of these phases, so that each gets one however many lines other
+    /// phases print; the other points are spread over the run.
+    static let aimed: [Int: String] = [1: "push-config", 5: "install-rke2", 9: "start-initial-server", 13: "join-servers", 17: "bridges"]
 
     /// path → "mode hash" of each managed file a snapshot lists.
     private func files(_ snapshot: String) -> [String: String] {
@@ -48,12 +67,13 @@ struct UpRecoveryTests {
         let reference = try await cluster.upStreaming(["-v"]) { _, _ in }
         try #require(reference.status == 0, "the uninterrupted run: \(reference.stdout.suffix(1500))")
         let lineCount = Killer.countedLines(reference.stdout)
+        let middles = Killer.middles(reference.stdout)
         var expected: [String: String] = [:]
         for node in nodes { expected[node] = try await UpCluster.snapshot(node, identity: false) }
 
         var phases: [String] = []
         for point in points {
-            let at = max(1, lineCount * (2 * point + 1) / (2 * total))
+            let at = Self.aimed[point].flatMap { middles[$0] } ?? max(1, lineCount * (2 * point + 1) / (2 * total))
             await withTaskGroup(of: Void.self) { group in
                 for node in nodes { group.addTask { try? await UpCluster.reset(node) } }
             }

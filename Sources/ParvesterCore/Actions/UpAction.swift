@@ -11,7 +11,7 @@ public enum UpAction {
             LabelNodesPhase(), StrayNodesPhase(prune: prune, settings: removal),
         ] + RemoveAction.removalPhases(removal)
         let cluster: [any Phase] = inventory.enabledComponents.map { ComponentPhase(component: $0) }
-            + [CNIPluginsPhase(), NetworksPhase(), ImagesPhase(), VirtualMachinesPhase()]
+            + [CNIPluginsPhase(), NetworksPhase(), ImagesPhase(), VirtualMachinesPhase(), StrayObjectsPhase(prune: prune)]
         return Action(name: "up", phases: nodes + cluster)
     }
 }

@@ -41,6 +41,9 @@ extension RunContext {
         return lines
     }
 
+    /// An object rendered from the inventory, labelled as this cluster's (see `StrayObjectsPhase`).
+    func owned(_ object: KubeObject) -> KubeObject { Ownership.labelled(object, cluster: inventory.cluster.name) }
+
     /// A plan's step for cluster objects: the lines of `planRendered`, or unchanged.
     static func planned(_ lines: [String]) -> Done {
         lines.isEmpty ? .unchanged : .changed(lines.joined(separator: "\n"))

@@ -89,7 +89,7 @@ struct NetworksPhase: Phase {
     private func objects(_ context: RunContext) throws -> [KubeObject] {
         let renderer = ClusterObjectRenderer(inventory: context.inventory)
         return try context.inventory.networks.map { network -> KubeObject in
-            try KubeObject.from(try renderer.networkAttachmentDefinition(network), source: "network \(network.namespace)/\(network.name)")[0]
+            context.owned(try KubeObject.from(try renderer.networkAttachmentDefinition(network), source: "network \(network.namespace)/\(network.name)")[0])
         }
     }
 

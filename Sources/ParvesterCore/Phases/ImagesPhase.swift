@@ -14,7 +14,7 @@ struct ImagesPhase: Phase {
     private func objects(_ context: RunContext) throws -> [KubeObject] {
         let renderer = ClusterObjectRenderer(inventory: context.inventory)
         return try context.inventory.images.map { image -> KubeObject in
-            try KubeObject.from(try renderer.dataVolume(image), source: "image \(image.namespace)/\(image.name)")[0]
+            context.owned(try KubeObject.from(try renderer.dataVolume(image), source: "image \(image.namespace)/\(image.name)")[0])
         }
     }
 

@@ -14,7 +14,7 @@ struct VirtualMachinesPhase: Phase {
         let renderer = ClusterObjectRenderer(inventory: context.inventory)
         var objects: [KubeObject] = []
         for vm in context.inventory.vms {
-            for node in try renderer.objects(for: vm) { objects += try KubeObject.from(node, source: "vm \(vm.namespace)/\(vm.name)") }
+            for node in try renderer.objects(for: vm) { objects += try KubeObject.from(node, source: "vm \(vm.namespace)/\(vm.name)").map(context.owned) }
         }
         return objects
     }

@@ -67,13 +67,14 @@ struct UninstallPhase: RemovalPhase {
             "  if [ -x \"$dir/rke2-uninstall.sh\" ]; then \"$dir/rke2-uninstall.sh\" >/dev/null 2>&1 || { echo \"$dir/rke2-uninstall.sh failed\" >&2; exit 1; }; found=\"$found uninstall\"; fi",
             "done",
             "if [ -e /etc/systemd/system/\(unit) ]; then systemctl disable \(unit) >/dev/null 2>&1; rm -f /etc/systemd/system/\(unit); systemctl daemon-reload; found=\"$found unit\"; fi",
-            "if [ -e /var/lib/parvester ]; then rm -rf /var/lib/parvester; found=\"$found state\"; fi",
+            // Emptied, then removed where it is not a mount point of its own.
+            "if [ -n \"$(ls -A /var/lib/parvester 2>/dev/null)\" ]; then find /var/lib/parvester -mindepth 1 -delete; rmdir /var/lib/parvester 2>/dev/null; found=\"$found state\"; fi",
         ]
         if wipe {
             let bridge = inventory.bridge.name
             lines += [
                 "if [ -e /sys/class/net/\(bridge) ]; then ip link del \(bridge); found=\"$found bridge\"; fi",
-                "if [ -e /opt/local-path-provisioner ]; then rm -rf /opt/local-path-provisioner; found=\"$found local-path\"; fi",
+                "if [ -n \"$(ls -A /opt/local-path-provisioner 2>/dev/null)\" ]; then find /opt/local-path-provisioner -mindepth 1 -delete; rmdir /opt/local-path-provisioner 2>/dev/null; found=\"$found local-path\"; fi",
             ]
         }
         lines.append("echo \"removed:$found\"")

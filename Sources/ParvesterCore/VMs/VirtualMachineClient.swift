@@ -103,6 +103,13 @@ public struct VirtualMachineClient: Sendable {
         }
     }
 
+    /// Until the VM object is gone (KubeVirt's finalizer removes its instance first).
+    public func waitGone(namespace: String, name: String, timeout: TimeInterval) async throws {
+        try await poll("VM \(namespace)/\(name) to be deleted", namespace: namespace, name: name, timeout: timeout) {
+            try await client.send("GET", Self.path(namespace, name)).status == 404
+        }
+    }
+
     public func waitStopped(namespace: String, name: String, timeout: TimeInterval) async throws {
         try await poll("VM \(namespace)/\(name) to stop", namespace: namespace, name: name, timeout: timeout) {
             try await instance(namespace: namespace, name: name) == nil

@@ -8,7 +8,7 @@ struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "VM disk images (CDI DataVolumes).",
-        subcommands: [ImageUploadCommand.self])
+        subcommands: [ImageUploadCommand.self, ImageListCommand.self, ImageDeleteCommand.self])
 }
 
 /// `virtctl image-upload dv` without virtctl: the DataVolume is created (upload source, bound at once,

@@ -76,8 +76,10 @@ struct VMActionCommand<Name: VMActionName>: AsyncParsableCommand {
 
 struct VMDeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "delete", abstract: "Delete a VM (its disks, the DataVolumes, stay).",
-        discussion: "A VM still listed in the inventory comes back at the next `up`: remove it there too.")
+        commandName: "delete", abstract: "Delete a VM; with --with-disks, also the disks (DataVolumes) no other VM uses.",
+        discussion: """
+            A VM still listed in the inventory comes back at the next `up`: remove it there too. Asks for             confirmation on a terminal; without one, needs --yes.
+            """)
 
     @Argument(help: "The VM's name.")
     var name: String
@@ -85,12 +87,46 @@ struct VMDeleteCommand: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "The namespace.")
     var namespace: String = defaultNamespace
 
+    @Flag(name: .long, help: "Also delete the VM's disks (its DataVolumes and PVCs) and its cloud-init Secret made by Parvester, once the VM is gone.")
+    var withDisks = false
+
+    @Flag(name: .long, help: "Do not ask for confirmation.")
+    var yes = false
+
+    @Option(name: .long, help: "How long to wait for the VM to go (1s to 24h).", transform: DurationFlag.positive)
+    var waitTimeout: DurationValue = .seconds(300)
+
     @OptionGroup var target: KubeTargetOptions
 
     func run() async throws {
         let terminal = Terminal()
         let cluster = try target.connect(terminal: terminal)
-        try await VirtualMachineClient(client: cluster.client).delete(namespace: namespace, name: name)
+        let users = try await DiskUsers.read(cluster.client)
+        guard let machine = users.machine(namespace, name) else {
+            terminal.print("VM \(namespace)/\(name) does not exist: nothing to delete")
+            return
+        }
+        let disks = withDisks ? machine.disks.filter { users.users(ofDisk: $0, namespace: namespace, except: ["\(namespace)/\(name)"]).isEmpty } : []
+        let shared = withDisks ? machine.disks.filter { !disks.contains($0) } : []
+        let what = disks.isEmpty ? "" : " and its disks \(disks.joined(separator: ", "))"
+        try Confirmation.require("Delete VM \(namespace)/\(name)\(what)?", yes: yes, terminal: terminal)
+        let machines = VirtualMachineClient(client: cluster.client)
+        try await machines.delete(namespace: namespace, name: name)
+        try await machines.waitGone(namespace: namespace, name: name, timeout: waitTimeout.seconds)
+        for disk in disks {
+            let response = try await cluster.client.send("DELETE", "/apis/cdi.kubevirt.io/v1beta1/namespaces/\(namespace)/datavolumes/\(disk)")
+            if response.status == 404 {  // a plain PVC, not a DataVolume
+                _ = try await cluster.client.send("DELETE", "/api/v1/namespaces/\(namespace)/persistentvolumeclaims/\(disk)")
+            }
+        }
+        if withDisks {
+            for secret in machine.secrets {
+                let path = "/api/v1/namespaces/\(namespace)/secrets/\(secret)"
+                let labels = (try await cluster.client.send("GET", path)).json.flatMap { ($0["metadata"] as? [String: Any])?["labels"] as? [String: String] }
+                if labels?["app.kubernetes.io/managed-by"] == "parvester" { _ = try await cluster.client.send("DELETE", path) }
+            }
+        }
+        for disk in shared { terminal.warning("disk \(namespace)/\(disk) is kept: another VM uses it") }
         if cluster.inventory?.vms.contains(where: { $0.name == name && $0.namespace == namespace }) == true {
             terminal.warning("VM \(namespace)/\(name) is in \(target.inventory ?? "the inventory"): the next `up` creates it again")
         }

@@ -26,6 +26,8 @@ WORKLOAD_SECONDS = 1.5       # Deployment/DaemonSet/StatefulSet generation → a
 OPERATOR_SECONDS = 2.0       # operator available → its CR's components deployed
 IMPORT_SECONDS = 2.0         # DataVolume import duration
 VMI_SECONDS = 1.5            # VMI created → Running
+ETCD_REMOVE_SECONDS = 1.0    # a server's Node deleted → its etcd member removed, the finalizer dropped
+ETCD_FINALIZER = "wrangler.cattle.io/managed-etcd-controller"
 LAB_NETWORKS = [ipaddress.ip_network("10.251.0.0/16"), ipaddress.ip_network("127.0.0.0/8")]
 
 KUBEVIRT_CRDS = [("virtualmachines", "VirtualMachine", ["vm", "vms"]),
@@ -96,6 +98,7 @@ class Controllers:
 
     def tick(self, cluster):
         self.finalizers(cluster)
+        self.etcd_members(cluster)
         self.nodes(cluster)
         self.crds(cluster)
         self.disruption_budgets(cluster)
@@ -104,6 +107,8 @@ class Controllers:
         self.operator(cluster, "cdi.kubevirt.io", "cdis", "cdi-operator", self.deploy_cdi)
         self.datavolumes(cluster)
         self.virtual_machines(cluster)
+        self.garbage(cluster)
+        self.pods(cluster)
 
     # --------------------------------------------------------------------------------- finalizers
 
@@ -117,6 +122,28 @@ class Controllers:
         for crd in crds:
             if crd["metadata"].get("deletionTimestamp"):
                 cluster.finish_crd(crd)
+
+    def etcd_members(self, cluster):
+        """RKE2's etcd member controller: a deleted server Node keeps its finalizer until its etcd member is
+        removed. etcd takes one membership change at a time, so a second deletion waits for the first."""
+        resource, nodes = self.each(cluster, "", "nodes")
+        pending = [n for n in nodes if n["metadata"].get("deletionTimestamp") and ETCD_FINALIZER in (n["metadata"].get("finalizers") or [])]
+        if cluster.etcd_removing and cluster.etcd_removing[0] not in {n["metadata"]["name"] for n in pending}:
+            cluster.etcd_removing = None
+        if not pending:
+            return
+        if cluster.etcd_removing is None:
+            cluster.etcd_removing = (sorted(pending, key=lambda n: n["metadata"]["deletionTimestamp"])[0]["metadata"]["name"], time.time())
+        name, since = cluster.etcd_removing
+        if time.time() - since < ETCD_REMOVE_SECONDS:
+            return
+        node = next(n for n in pending if n["metadata"]["name"] == name)
+        cluster.etcd_members.discard(name)
+        after = copy.deepcopy(node)
+        after["metadata"]["finalizers"] = [f for f in node["metadata"]["finalizers"] if f != ETCD_FINALIZER]
+        cluster.commit(resource, ("", name), node, after, False)  # the last finalizer gone: the Node goes
+        cluster.node_index.pop(name, None)
+        cluster.etcd_removing = None
 
     def disruption_budgets(self, cluster):
         resource, pdbs = self.each(cluster, "policy", "poddisruptionbudgets")
@@ -438,8 +465,13 @@ class Controllers:
                 cluster.delete(vmi_resource, meta["namespace"], meta["name"])
                 vmi = None
             if vmi is not None:
-                running = self.since(vmi, "created") >= VMI_SECONDS
+                node = self.place_vmi(cluster, vmi)
+                if node is False:  # its node is gone: the instance failed with it; the VM makes a new one
+                    cluster.delete(vmi_resource, meta["namespace"], meta["name"])
+                    continue
+                running = node is not None and self.since(vmi, "created") >= VMI_SECONDS
                 cluster.set_status(vmi_resource, vmi, keep_times(vmi.get("status"), {
+                    **({"nodeName": node} if node else {}),
                     "phase": "Running" if running else "Scheduling",
                     "conditions": [condition("Ready", "True" if running else "False")],
                     "interfaces": [{"name": n.get("name"), "interfaceName": f"eth{i}"} for i, n in enumerate((vmi["spec"].get("networks") or []))]}))
@@ -449,6 +481,103 @@ class Controllers:
             status = {"printableStatus": printable, "ready": ready, "created": vmi is not None,
                       "conditions": [condition("Ready", "True" if ready else "False")]}
             cluster.set_status(resource, vm, keep_times(vm.get("status"), status))
+
+    def garbage(self, cluster):
+        """The garbage collector (and KubeVirt's VM finalizer), for what Parvester deletes: a VMI whose
+        VirtualMachine is gone goes too, and a PVC whose DataVolume is gone."""
+        for (group, plural), (owner_group, owner_plural) in ((("kubevirt.io", "virtualmachineinstances"), ("kubevirt.io", "virtualmachines")),
+                                                              (("", "persistentvolumeclaims"), ("cdi.kubevirt.io", "datavolumes"))):
+            resource, objects = self.each(cluster, group, plural)
+            owners = {o["metadata"]["uid"] for o in cluster.objects.get((owner_group, owner_plural), {}).values()}
+            for obj in objects:
+                refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller") and r.get("uid")]
+                if refs and all(r["uid"] not in owners for r in refs) and resource is not None:
+                    cluster.remove(resource, (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]), obj)
+
+    def place_vmi(self, cluster, vmi):
+        """virt-controller's scheduling, through its virt-launcher pod: a Ready, schedulable node with the
+        fewest instances, kept for the instance's life. None while none is free; False once its node is gone."""
+        key = (vmi["metadata"]["uid"], "node")
+        _, nodes = self.each(cluster, "", "nodes")
+        names = {n["metadata"]["name"] for n in nodes}
+        if key in self.clock:
+            return self.clock[key] if self.clock[key] in names else False
+        free = self.schedulable(cluster)
+        if not free:
+            return None
+        load = {n: 0 for n in free}
+        for other in cluster.objects.get(("kubevirt.io", "virtualmachineinstances"), {}).values():
+            placed = self.clock.get((other["metadata"]["uid"], "node"))
+            if placed in load:
+                load[placed] += 1
+        self.clock[key] = min(free, key=lambda n: (load[n], n))
+        return self.clock[key]
+
+    def schedulable(self, cluster):
+        """Ready nodes that take new pods (not cordoned, not being deleted), by name."""
+        _, nodes = self.each(cluster, "", "nodes")
+        return sorted(n["metadata"]["name"] for n in nodes if has_condition(n, "Ready") and not (n.get("spec") or {}).get("unschedulable")
+                      and not n["metadata"].get("deletionTimestamp"))
+
+    # --------------------------------------------------------------------------------------- pods
+
+    def pods(self, cluster):
+        """Pods where the real controllers would put them, so that drains have something to evict: each
+        Deployment's replicas (owned by its ReplicaSet) on schedulable nodes, the fewest first; one pod per
+        Ready node for each DaemonSet (they tolerate cordons); a virt-launcher pod beside each placed VMI.
+        An evicted pod comes back on another node; pods of a deleted Node are collected (the pod GC)."""
+        resource = cluster.registry.find("", "v1", "pods")
+        if resource is None:
+            return
+        bucket = cluster.bucket(resource)
+        _, nodes = self.each(cluster, "", "nodes")
+        existing = {n["metadata"]["name"] for n in nodes}
+        ready = sorted(n["metadata"]["name"] for n in nodes if has_condition(n, "Ready") and not n["metadata"].get("deletionTimestamp"))
+        free = self.schedulable(cluster)
+        wanted = {}  # (namespace, name) -> (node or None to place, labels, owner reference)
+        for plural, kind in (("deployments", "ReplicaSet"), ("daemonsets", "DaemonSet")):
+            _, workloads = self.each(cluster, "apps", plural)
+            for w in workloads:
+                meta, spec = w["metadata"], w.get("spec") or {}
+                labels = dict(((spec.get("template") or {}).get("metadata") or {}).get("labels") or {})
+                if kind == "ReplicaSet":
+                    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{meta['name']}-{meta['uid'][:10]}", "controller": True}
+                    for i in range(spec.get("replicas", 1)):
+                        wanted[(meta["namespace"], f"{owner['name']}-{i}")] = (None, labels, owner)
+                else:
+                    owner = {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": meta["name"], "uid": meta["uid"], "controller": True}
+                    for node in ready:
+                        wanted[(meta["namespace"], f"{meta['name']}-{node}")] = (node, labels, owner)
+        for vmi in cluster.objects.get(("kubevirt.io", "virtualmachineinstances"), {}).values():
+            node = (vmi.get("status") or {}).get("nodeName")
+            if node:
+                meta = vmi["metadata"]
+                owner = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "name": meta["name"], "uid": meta["uid"], "controller": True}
+                wanted[(meta["namespace"], f"virt-launcher-{meta['name']}-{meta['uid'][:5]}")] = (
+                    node, {"kubevirt.io": "virt-launcher", "vm.kubevirt.io/name": meta["name"]}, owner)
+        for key, pod in list(bucket.items()):
+            node = (pod.get("spec") or {}).get("nodeName")
+            ours = (pod["metadata"].get("annotations") or {}).get("lab.parvester.io/pod") == "controller"
+            if (node and node not in existing) or (ours and key not in wanted):
+                cluster.remove(resource, key, pod)
+        load = {n: 0 for n in free}
+        for pod in bucket.values():
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node in load:
+                load[node] += 1
+        for (namespace, name), (node, labels, owner) in wanted.items():
+            if (namespace, name) in bucket:
+                continue
+            if node is None:
+                if not free:
+                    continue
+                node = min(free, key=lambda n: (load[n], n))
+                load[node] += 1
+            cluster.put_system(resource, {
+                "metadata": {"name": name, "namespace": namespace, "labels": labels, "ownerReferences": [owner],
+                             "annotations": {"lab.parvester.io/pod": "controller"}},
+                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10"}]},
+                "status": {"phase": "Running", "conditions": [condition("Ready", "True")]}})
 
     def vm_blocker(self, cluster, vm):
         """What keeps a VM from starting, as KubeVirt's printable status names it, or None."""

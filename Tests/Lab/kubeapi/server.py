@@ -39,6 +39,7 @@ NODE_CLUSTER = {}  # node name -> cluster id, for fault switches addressed by no
 STANDALONE = {"cluster": None}  # the one cluster of --tcp mode: requests need no X-Lab-Cluster there
 REQUESTS = {}  # cluster id -> {"total": n, "METHOD": n, "userAgents": {agent: n}}
 REQUESTS_LOCK = threading.Lock()
+ETCD_FINALIZER = "wrangler.cattle.io/managed-etcd-controller"
 
 
 def count_request(cluster_id, method, path, agent):
@@ -429,6 +430,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with REQUESTS_LOCK:
                 REQUESTS.clear()
             return self.reply(200, {})
+        if path == "/_lab/etcd" and method == "POST":  # an RKE2 double asks whether it is still an etcd member
+            state = cluster(request["cluster"])
+            with state.lock:
+                return self.reply(200, {"members": sorted(state.etcd_members)})
         if path == "/_lab/clusters" and method == "GET":
             with CLUSTERS_LOCK:
                 summary = {cid: {"nodes": sorted(c.node_index), "revision": c.revision} for cid, c in CLUSTERS.items()}
@@ -436,14 +441,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raise StatusError(404, "NotFound", f"no lab endpoint {method} {path}")
 
     def register_node(self, request):
-        """An RKE2 double's kubelet: registers its Node on first contact, then heartbeats."""
+        """An RKE2 double's kubelet: registers its Node on first contact, then heartbeats. Like the
+        kubelet, a process whose Node was deleted does not register it again (only a restart does);
+        its heartbeats then answer `registered: false`. A server's Node carries RKE2's etcd finalizer,
+        and the answer says whether the server is still an etcd member."""
         state = cluster(request["cluster"])
         name = request["name"]
+        boot = request.get("boot", "")
         with state.lock:
             NODE_CLUSTER[name] = state.id
-            state.node_index[name] = time.time()
             nodes = state.registry.find("", "v1", "nodes")
-            if ("", name) not in state.bucket(nodes):
+            present = ("", name) in state.bucket(nodes)
+            if not present and state.node_boots.get(name) == boot and boot:
+                return self.reply(200, {"registered": False, "etcdMember": name in state.etcd_members, "nodePorts": node_ports(state)})
+            state.node_index[name] = time.time()
+            if request.get("role") == "server" and not present:
+                state.etcd_members.add(name)
+            if not present:
+                state.node_boots[name] = boot
                 labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                           "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}
                 if request.get("role") == "server":
@@ -454,13 +469,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         "spec": {"podCIDR": f"10.42.{len(state.bucket(nodes))}.0/24"}}
                 if request.get("taints"):
                     node["spec"]["taints"] = request["taints"]
+                if request.get("role") == "server":  # RKE2's etcd member controller (k3s pkg/etcd) holds server Nodes
+                    node["metadata"]["finalizers"] = [ETCD_FINALIZER]
                 node["status"] = {
                     "addresses": [{"type": "InternalIP", "address": a} for a in request.get("addresses", [])] + [{"type": "Hostname", "address": name}],
                     "nodeInfo": {"kubeletVersion": request.get("version", "").split("+")[0], "operatingSystem": "linux", "architecture": "amd64",
                                  "containerRuntimeVersion": "containerd://1.7.17-k3s1"},
                     "conditions": []}
                 state.put_system(nodes, node, manager="rke2")
-        return self.reply(200, {"registered": name, "nodePorts": node_ports(state)})
+            member = name in state.etcd_members
+        return self.reply(200, {"registered": name, "etcdMember": member, "nodePorts": node_ports(state)})
 
 
 def node_ports(state):

@@ -92,6 +92,9 @@ class Cluster:
         self.managers = {}  # uid -> [{manager, operation, apiVersion, time, subresource, fields}]
         self.revision = 0
         self.node_index = {}  # node name -> last heartbeat time (from the RKE2 doubles)
+        self.node_boots = {}  # node name -> the boot id of the RKE2 process that registered it
+        self.etcd_members = set()  # server node names with an etcd member (see controllers.etcd_members)
+        self.etcd_removing = None  # (node name, since) of the member removal in progress
         self.events = []  # (revision, type, resource key, namespace, object) for watches, newest last
         self.changed = threading.Condition(self.lock)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
