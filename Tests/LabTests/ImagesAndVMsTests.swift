@@ -106,9 +106,25 @@ struct ImagesAndVMsTests {
         #expect(restart.status == 0, "\(restart.stderr)")
         let after = try probe.request("GET", "/apis/kubevirt.io/v1/namespaces/default/virtualmachineinstances/vm1")
         #expect(after.string("status", "phase") == "Running" && after.string("metadata", "uid") != before, "a new instance")
-        let delete = try await Self.parvester(["vm", "delete", "idle"], cluster)
+        // image list names each image's users; an image a VM uses is not deleted.
+        let images = try await Self.parvester(["image", "list"], cluster)
+        let imported = images.stdout.split(separator: "\n").first { $0.hasPrefix("default/imported ") }
+        #expect(images.status == 0 && imported?.hasSuffix("default/idle") == true, "\(images.stdout)")
+        let refused = try await Self.parvester(["image", "delete", "imported", "--yes"], cluster)
+        #expect(refused.status == 1 && refused.stderr.contains("used by default/idle"), "\(refused.stderr)")
+        let unconfirmed = try await Self.parvester(["vm", "delete", "idle"], cluster)
+        #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("--yes"), "\(unconfirmed.stderr)")
+        #expect(try probe.request("GET", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines/idle").status == 200)
+
+        // vm delete --with-disks: the VM, then its disk (no other VM uses it).
+        let delete = try await Self.parvester(["vm", "delete", "idle", "--with-disks", "--yes"], cluster)
         #expect(delete.status == 0 && delete.stderr.contains("the next `up` creates it again"), "\(delete.stderr)")
         #expect(try probe.request("GET", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines/idle").status == 404)
+        #expect(try probe.request("GET", "/apis/cdi.kubevirt.io/v1beta1/namespaces/default/datavolumes/imported").status == 404)
+        #expect(try probe.request("GET", "/apis/cdi.kubevirt.io/v1beta1/namespaces/default/datavolumes/uploaded").status == 200, "vm1's disk stays")
+        // Now unused, the blank image can go.
+        let empty = try await Self.parvester(["image", "delete", "empty"], cluster)
+        #expect(empty.status == 1, "vm1 uses empty as its extra disk: \(empty.stderr)")
     }
 
     @Test func uploadsRefuseBadTokensAndAnInterruptedOneCompletesOnARerun() async throws {

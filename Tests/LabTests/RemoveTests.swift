@@ -149,3 +149,42 @@ struct RemoveTests {
         #expect(after.status == 0 && after.stdout.contains("nothing to change"), "\(after.stdout.suffix(2000))")
     }
 }
+
+/// `parvester reset` on a lab cluster. Nodes lab90-lab92 only.
+@Suite("resetting a cluster", .enabled(if: !Lab.skipped, Lab.skipReason))
+struct ResetTests {
+    @Test func resetLeavesNothingOnAnyNodeKeepsTheTokenAndARerunConverges() async throws {
+        _ = try Lab.require(nodes: 92)
+        let cluster = try await UpCluster.make("reset", [
+            .init(name: "lab90", role: "server"), .init(name: "lab91", role: "server"), .init(name: "lab92", role: "agent"),
+        ])
+        let first = try await cluster.up()
+        #expect(first.status == 0, "\(first.stdout.suffix(2000))")
+        let unconfirmed = try await RemoveTests.parvester(["reset"], cluster)
+        #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("--yes"))
+        #expect(try await RemoveTests.leftovers("lab92").contains("/etc/rancher/rke2"), "nothing changed without --yes")
+
+        let reset = try await RemoveTests.parvester(["reset", "--yes", "--output", "json"], cluster)
+        #expect(reset.status == 0, "\(reset.stdout.suffix(2500))")
+        // Agents first, then servers, the initial server last.
+        #expect(reset.outcomes.filter { $0.phase == "reset-node" }.map(\.target) == ["lab92", "lab91", "lab90"])
+        #expect(Set(reset.outcomes.filter { $0.phase == "verify-reset" && $0.outcome == "ok" }.map(\.target)) == ["lab90", "lab91", "lab92"])
+        for node in ["lab90", "lab91", "lab92"] {
+            #expect(try await RemoveTests.leftovers(node) == "", "\(node) is clean")
+            let connection = try await Lab.connect(node)
+            #expect(try await connection.run("test -e /sys/class/net/br0").exitStatus != 0, "\(node) has no bridge")
+            await connection.close()
+        }
+        let state = (try? FileManager.default.contentsOfDirectory(atPath: cluster.stateDirectory)) ?? []
+        #expect(!state.contains("kubeconfig") && !state.contains("last-run.json"), "\(state)")
+        let kept = try #require(state.first { $0.hasPrefix("token-before-reset-") }, "\(state)")
+        #expect(try String(contentsOfFile: cluster.stateDirectory + "/" + kept, encoding: .utf8).hasPrefix("K10"))
+        let notices = reset.json["notices"] as? [String] ?? []
+        #expect(notices.contains { $0.contains(kept) }, "the report names the token file: \(notices)")
+        #expect(!reset.stdout.contains(try String(contentsOfFile: cluster.stateDirectory + "/" + kept, encoding: .utf8).trimmingCharacters(in: .newlines)))
+
+        // Again: nothing left to do, and still ok.
+        let again = try await RemoveTests.parvester(["reset", "--yes", "--output", "json"], cluster)
+        #expect(again.status == 0 && again.outcomes.filter { $0.phase == "reset-node" }.allSatisfy { $0.outcome == "unchanged" }, "\(again.stdout.suffix(2000))")
+    }
+}

@@ -78,7 +78,7 @@ struct BridgePhase: Phase {
         let renderer = BridgeUnitRenderer(inventory: context.inventory)
         let unit = ShellQuote.quote(renderer.unitName)
         let path = ShellQuote.quote("/etc/systemd/system/" + renderer.unitName)
-        try await context.run(node, "systemctl disable \(unit) 2>/dev/null; rm -f \(path) && systemctl daemon-reload",
+        try await context.run(node, "systemctl disable --now \(unit) 2>/dev/null; rm -f \(path) && systemctl daemon-reload",
                               summary: "disable and remove \(renderer.unitName)")
     }
 }

@@ -6,6 +6,9 @@ import Foundation
 struct LocalInputsPhase: ReadOnlyPhase {
     let id = "local-inputs"
     let title = "Check the local files and secrets the run reads"
+    /// Only the SSH keys (`reset` reads no image or password).
+    var keysOnly = false
+
     func targets(_ context: RunContext) -> [String] { ["this machine"] }
 
     func run(_ context: RunContext) async throws {
@@ -20,12 +23,12 @@ struct LocalInputsPhase: ReadOnlyPhase {
         for (key, node) in keys.sorted(by: { $0.key < $1.key }) where !FileManager.default.isReadableFile(atPath: key) {
             problems.append("node \(node): cannot read the SSH key \(key) (ssh.identityFile)")
         }
-        for image in inventory.images {
+        for image in inventory.images where !keysOnly {
             if case .file(let path) = image.source, !FileManager.default.isReadableFile(atPath: path) {
                 problems.append("image \(image.namespace)/\(image.name): cannot read \(path) (images[].source.file)")
             }
         }
-        for vm in inventory.vms {
+        for vm in inventory.vms where !keysOnly {
             guard let source = vm.cloudInit.password else { continue }
             do {
                 _ = try ClusterObjectRenderer.password(source, vm: vm, environment: ProcessInfo.processInfo.environment)

@@ -58,7 +58,8 @@ struct UninstallPhase: RemovalPhase {
     let settings: RemovalSettings
 
     /// The node-side cleanup, one script; prints what it found to remove.
-    static func script(_ inventory: Inventory, wipe: Bool) -> String {
+    /// `bridge`: also the bridge link (reset); a removal leaves it unless --wipe.
+    static func script(_ inventory: Inventory, wipe: Bool, bridge: Bool = false) -> String {
         let unit = BridgeUnitRenderer(inventory: inventory).unitName
         var lines = [
             "found=''",
@@ -66,14 +67,19 @@ struct UninstallPhase: RemovalPhase {
             "  if [ -x \"$dir/rke2-killall.sh\" ]; then \"$dir/rke2-killall.sh\" >/dev/null 2>&1 || true; found=\"$found killall\"; fi",
             "  if [ -x \"$dir/rke2-uninstall.sh\" ]; then \"$dir/rke2-uninstall.sh\" >/dev/null 2>&1 || { echo \"$dir/rke2-uninstall.sh failed\" >&2; exit 1; }; found=\"$found uninstall\"; fi",
             "done",
-            "if [ -e /etc/systemd/system/\(unit) ]; then systemctl disable \(unit) >/dev/null 2>&1; rm -f /etc/systemd/system/\(unit); systemctl daemon-reload; found=\"$found unit\"; fi",
-            // Emptied, then removed where it is not a mount point of its own.
-            "if [ -n \"$(ls -A /var/lib/parvester 2>/dev/null)\" ]; then find /var/lib/parvester -mindepth 1 -delete; rmdir /var/lib/parvester 2>/dev/null; found=\"$found state\"; fi",
+            // Stopped too: a oneshot that remains after exit stays active without its file. It has no
+            // ExecStop, so the bridge itself stays up.
+            "if [ -e /etc/systemd/system/\(unit) ]; then systemctl disable --now \(unit) >/dev/null 2>&1; rm -f /etc/systemd/system/\(unit); systemctl daemon-reload; found=\"$found unit\"; fi",
+            // Emptied, then removed where it is not a mount point of its own. This run's own lock (reset
+            // takes it on the initial server) goes too, but is not news.
+            "if [ -n \"$(ls -A /var/lib/parvester 2>/dev/null | grep -vx run.lock)\" ]; then found=\"$found state\"; fi",
+            "if [ -d /var/lib/parvester ]; then find /var/lib/parvester -mindepth 1 -delete; rmdir /var/lib/parvester 2>/dev/null; fi",
         ]
+        if wipe || bridge {
+            lines.append("if [ -e /sys/class/net/\(inventory.bridge.name) ]; then ip link del \(inventory.bridge.name); found=\"$found bridge\"; fi")
+        }
         if wipe {
-            let bridge = inventory.bridge.name
             lines += [
-                "if [ -e /sys/class/net/\(bridge) ]; then ip link del \(bridge); found=\"$found bridge\"; fi",
                 "if [ -n \"$(ls -A /opt/local-path-provisioner 2>/dev/null)\" ]; then find /opt/local-path-provisioner -mindepth 1 -delete; rmdir /opt/local-path-provisioner 2>/dev/null; found=\"$found local-path\"; fi",
             ]
         }

@@ -26,6 +26,13 @@ public struct RemovalTarget: Sendable, Codable {
     /// Whether the inventory still names it (its SSH settings come from there).
     public var inInventory: Bool
 
+    init(name: String, address: String, isServer: Bool, inInventory: Bool) {
+        self.name = name
+        self.address = address
+        self.isServer = isServer
+        self.inInventory = inInventory
+    }
+
     /// A node the API knows: reached at its InternalIP with the inventory's SSH settings for it, or, when
     /// the inventory no longer names it, with the initial server's.
     init(apiNode: KubeNodeInfo, inventory: Inventory) {

@@ -14,23 +14,29 @@ struct ClusterAccessPhase: ReadOnlyPhase {
     func run(_ context: RunContext) async throws {
         let node = context.inventory.initialServer
         let result = await context.step(id, node) {
-            let state = context.options.stateDirectory
-            if let data = state.read(state.kubeconfigPath),
-               let local = try? Kubeconfig(text: String(decoding: data, as: UTF8.self), source: state.kubeconfigPath),
-               (try? context.setKubeconfig(local)) != nil, let kube = context.kube,
-               let answer = try? await kube.request("GET", "/version", timeout: 10), answer.status == 200 {
-                return .ok("through \(state.kubeconfigPath)")
+            do {
+                return try await reach(context, node)
+            } catch where !required {
+                context.updateCluster { $0.kube = nil; $0.discovery = nil }
+                return .ok("the API does not answer (\(RunContext.describe(error))); going on without it")
             }
-            try context.setKubeconfig(try await KubeconfigSource.fetch(context, from: node))
-            guard let kube = context.kube else { throw RunAbort("no API client") }
-            let answer = try await kube.request("GET", "/version", timeout: 10)
-            guard answer.status == 200 else { throw KubeError.status(answer, doing: "GET /version") }
-            return .ok("through \(KubeconfigSource.path) on \(node.name)")
         }
-        if !result.succeeded {
-            if required { throw RunAbort("the cluster's API cannot be reached; nothing was changed") }
-            context.updateCluster { $0.kube = nil; $0.discovery = nil }
+        if !result.succeeded { throw RunAbort("the cluster's API cannot be reached; nothing was changed") }
+    }
+
+    private func reach(_ context: RunContext, _ node: Node) async throws -> RunContext.Done {
+        let state = context.options.stateDirectory
+        if let data = state.read(state.kubeconfigPath),
+           let local = try? Kubeconfig(text: String(decoding: data, as: UTF8.self), source: state.kubeconfigPath),
+           (try? context.setKubeconfig(local)) != nil, let kube = context.kube,
+           let answer = try? await kube.request("GET", "/version", timeout: 10), answer.status == 200 {
+            return .ok("through \(state.kubeconfigPath)")
         }
+        try context.setKubeconfig(try await KubeconfigSource.fetch(context, from: node))
+        guard let kube = context.kube else { throw RunAbort("no API client") }
+        let answer = try await kube.request("GET", "/version", timeout: 10)
+        guard answer.status == 200 else { throw KubeError.status(answer, doing: "GET /version") }
+        return .ok("through \(KubeconfigSource.path) on \(node.name)")
     }
 }
 
@@ -81,8 +87,9 @@ struct ReachRemovedNodesPhase: ReadOnlyPhase {
 
     func run(_ context: RunContext) async throws {
         let nodes = context.removalNodes()
+        let unanswered = Unanswered()
         await context.forEach(nodes) { node in
-            await context.step(id, node) {
+            let result = await context.step(id, node) {
                 do {
                     let transport = try await context.transport(for: node)
                     return .ok("as \(transport.loginUser) at \(node.address)")
@@ -91,11 +98,20 @@ struct ReachRemovedNodesPhase: ReadOnlyPhase {
                     return .ok("does not answer (\(RunContext.describe(error))): removed from the cluster only (--unreachable)")
                 }
             }
+            if !result.succeeded { unanswered.add(node.name) }
         }
-        let failed = nodes.filter { context.hasFailed($0) }.map(\.name)
+        let failed = unanswered.names
         if !failed.isEmpty {
             throw RunAbort("\(failed.joined(separator: ", ")) \(failed.count == 1 ? "does" : "do") not answer over SSH; nothing was changed. "
                            + "Bring \(failed.count == 1 ? "it" : "them") back, or pass --unreachable to remove \(failed.count == 1 ? "it" : "them") from the cluster anyway (left dirty)")
         }
     }
+}
+
+/// Names collected from parallel steps.
+final class Unanswered: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [String] = []
+    func add(_ name: String) { lock.withLock { collected.append(name) } }
+    var names: [String] { lock.withLock { collected.sorted() } }
 }

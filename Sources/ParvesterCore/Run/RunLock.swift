@@ -82,7 +82,7 @@ final class RunLock: @unchecked Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(Self.heartbeat))
                 if Task.isCancelled { break }
-                _ = try? await context.run(node, "touch \(ShellQuote.quote(Self.directory))", summary: "refresh the run lock")
+                _ = try? await context.run(node, "touch -c \(ShellQuote.quote(Self.directory))", summary: "refresh the run lock")
             }
         }
     }
