@@ -137,3 +137,35 @@ struct RemoveWithVMsTests {
         return cluster
     }
 }
+
+/// A component that changes its source prunes what the old source applied. Node lab103 only.
+@Suite("component source changes", .enabled(if: !Lab.skipped, Lab.skipReason))
+struct ComponentSourceChangeTests {
+    @Test func multusFromItsReleaseToRKE2sChartDeletesTheReleasesObjectsButNotTheCRD() async throws {
+        _ = try Lab.require(nodes: 103)
+        let only = ", localPathProvisioner: {enabled: false}, kubevirt: {enabled: false}, cdi: {enabled: false}"
+        var cluster = try await UpCluster.make("multus-switch", [.init(name: "lab103", role: "server")])
+        cluster.components = try UpCluster.labComponents(extra: only)
+        try cluster.writeInventory()
+        let first = try await cluster.up()
+        #expect(first.status == 0, "\(first.stdout.suffix(2000))")
+        let probe = try RemoveWithVMsTests.probe(cluster, "lab103")
+        #expect(try probe.request("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-multus-ds").status == 200)
+        let record = try probe.request("GET", "/api/v1/namespaces/kube-system/configmaps/parvester-component-multus")
+        #expect(record.status == 200 && (record.string("data", "objects") ?? "").contains("kube-multus-ds"), "\(record.body.prefix(400))")
+
+        cluster.components = try UpCluster.labComponents(extra: only + ", multus: {source: rke2}")
+        try cluster.writeInventory()
+        let plan = try await RemoveTests.parvester(["plan", "--detailed-exitcode"], cluster)
+        #expect(plan.status == 3 && plan.stdout.contains("would delete DaemonSet kube-system/kube-multus-ds (not in RKE2's Multus)"), "\(plan.stdout.suffix(2500))")
+        let switched = try await cluster.up()
+        #expect(switched.status == 0, "\(switched.stdout.suffix(2500))")
+        #expect(try probe.request("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-multus-ds").status == 404)
+        #expect(try probe.request("GET", "/api/v1/namespaces/kube-system/configmaps/parvester-component-multus").status == 404)
+        #expect(try probe.request("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/rke2-multus").status == 200)
+        #expect(try probe.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/network-attachment-definitions.k8s.cni.cncf.io").status == 200,
+                "the CRD stays: it holds the networks")
+        let again = try await cluster.up()
+        #expect(again.status == 0 && again.json["changed"] as? Int == 0, "\(again.outcomes.filter { $0.outcome == "changed" })")
+    }
+}

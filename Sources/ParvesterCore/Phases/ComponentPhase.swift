@@ -14,29 +14,46 @@ struct ComponentPhase: Phase {
     func targets(_ context: RunContext) -> [String] { [component.kind.rawValue] }
     func note(_ context: RunContext) -> String? { "wait until ready" }
 
-    /// The release's objects compared with the live ones by a server dry run.
+    private var record: ComponentRecord { ComponentRecord(component: component.kind) }
+
+    /// The release's objects compared with the live ones by a server dry run, and the objects of an
+    /// earlier source or release that would be deleted.
     func describe(_ context: RunContext) async throws {
         try await context.clusterStep(id) {
-            if component.isRKE2PackagedMultus { return .ok("RKE2 deploys it; up waits for its DaemonSet") }
             var objects: [KubeObject] = []
             for url in component.manifestURLs {
                 let text = try await context.options.manifests.text(for: url, offline: context.options.offline, pinned: component.pinnedSHA256[url])
                 objects += try KubeObject.parse(text, source: url)
             }
-            return RunContext.planned(try await context.planRendered(objects))
+            var lines = try await context.planRendered(objects)
+            if let kube = context.kube, let discovery = context.discovery {
+                let stale = ComponentRecord.stale(try await record.read(kube), current: await ComponentRecord.entries(objects, discovery: discovery))
+                lines += stale.map { "would delete \($0.shown) (not in \(component.isRKE2PackagedMultus ? "RKE2's Multus" : "this release"))" }
+            }
+            if component.isRKE2PackagedMultus && lines.isEmpty { return .ok("RKE2 deploys it; up waits for its DaemonSet") }
+            return RunContext.planned(lines)
         }
     }
 
     func run(_ context: RunContext) async throws {
         try await context.clusterStep(id) {
-            if component.isRKE2PackagedMultus { return try await waitForPackagedMultus(context) }
             guard let kube = context.kube, let discovery = context.discovery else { throw RunAbort("no API client: the cluster did not come up") }
+            let recorded = try await record.read(kube)
+            if component.isRKE2PackagedMultus {
+                // The release's objects go first: two Multus installations would fight over the CNI config.
+                let deleted = try await ComponentRecord.prune(ComponentRecord.stale(recorded, current: []), kube: kube, discovery: discovery)
+                if recorded != nil { try await record.remove(kube) }
+                let done = try await waitForPackagedMultus(context)
+                return deleted.isEmpty ? done : .changed("deleted the release's " + deleted.joined(separator: ", ") + "; RKE2's Multus ready")
+            }
             var counts: [ApplyResult.Outcome: Int] = [:]
+            var applied: [KubeObject] = []
             // Manifests in order: an operator before its CR.
             for url in component.manifestURLs {
                 let text = try await context.options.manifests.text(for: url, offline: context.options.offline,
                                                                     pinned: component.pinnedSHA256[url])
                 let objects = try KubeObject.parse(text, source: url)
+                applied += objects
                 var applier = KubeApplier(client: kube, discovery: discovery)
                 applier.establishTimeout = context.options.waitTimeout
                 let results = await applier.apply(objects)
@@ -53,8 +70,18 @@ struct ComponentPhase: Phase {
                                                timeout: context.options.waitTimeout)
                 }
             }
-            let summary = ApplyResult.Outcome.allCases.compactMap { outcome in counts[outcome].map { "\($0) \(outcome.rawValue)" } }.joined(separator: ", ")
-            let changed = (counts[.created] ?? 0) + (counts[.configured] ?? 0) > 0
+            var summary = ApplyResult.Outcome.allCases.compactMap { outcome in counts[outcome].map { "\($0) \(outcome.rawValue)" } }.joined(separator: ", ")
+            var changed = (counts[.created] ?? 0) + (counts[.configured] ?? 0) > 0
+            // What an earlier release (or source) had and this one lacks, then the record of this one.
+            let current = await ComponentRecord.entries(applied, discovery: discovery)
+            let deleted = try await ComponentRecord.prune(ComponentRecord.stale(recorded, current: current), kube: kube, discovery: discovery)
+            if !deleted.isEmpty {
+                summary += "; deleted " + deleted.joined(separator: ", ")
+                changed = true
+            }
+            if recorded.map(Set.init) != Set(current) {
+                try await record.write(current, cluster: context.inventory.cluster.name, kube: kube, discovery: discovery)
+            }
             return changed ? .changed(summary + "; ready") : .unchanged
         }
     }

@@ -40,11 +40,11 @@ struct PlanCommand: AsyncParsableCommand {
         switch outputOptions.output {
         case .json:
             terminal.print(try JSONOutput.encode(result))
+        case .text where !result.ok:
+            RunSummary.print(result, terminal: terminal)
         case .text:
             RunSummary.printNotices(result, terminal: terminal)
-            if !result.ok {
-                RunSummary.print(result, terminal: terminal)
-            } else if pending.isEmpty && result.notices.isEmpty {
+            if pending.isEmpty && result.notices.isEmpty {
                 terminal.print(terminal.green("✓ nothing to change") + ": the cluster is as the inventory describes")
             } else {
                 let targets = Set(pending.map(\.target)).count

@@ -96,12 +96,14 @@ enum RunSummary {
             if let kubeconfig = result.kubeconfig, result.action == "up" { terminal.print("  kubeconfig: \(kubeconfig)") }
             return
         }
-        terminal.print(terminal.red("✗ cluster \(result.cluster): \(result.action) did not finish") + " (\(time))")
+        terminal.print(terminal.red(result.plan ? "✗ the plan for cluster \(result.cluster) could not be computed" : "✗ cluster \(result.cluster): \(result.action) did not finish")
+                       + " (\(time))")
         if let aborted = result.aborted { terminal.print("  stopped: \(aborted)") }
         for (node, why) in result.failedNodes.sorted(by: { $0.key < $1.key }) {
             terminal.print("  \(node): \(why.split(separator: "\n").first ?? "")")
         }
-        terminal.print("  Fix the cause and run `parvester \(again)` again: finished work is not redone.")
+        terminal.print(result.plan ? "  Fix the cause and run `parvester plan` again; nothing was changed."
+                                   : "  Fix the cause and run `parvester \(again)` again: finished work is not redone.")
     }
 
     static func printNotices(_ result: RunResult, terminal: Terminal) {
