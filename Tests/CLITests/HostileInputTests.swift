@@ -37,6 +37,33 @@ struct HostileInputTests {
         }
     }
 
+    /// The destructive commands check their command line before anything: a bad one is exit 64 with the
+    /// command's own usage; without a terminal and without --yes they refuse, touching no node (the
+    /// inventory's nodes are on a port where nothing listens).
+    @Test(arguments: [
+        (["remove"], "Missing expected argument", "parvester remove "),
+        (["remove", "n2", "--vms", "migrate"], "provide one of 'refuse' and 'stop'", "parvester remove "),
+        (["reset", "--wipe", "--vms", "stop"], "Unknown option '--vms'", "parvester reset "),
+    ])
+    func destructiveCommandLinesAreCheckedFirst(_ arguments: [String], _ message: String, _ usage: String) throws {
+        try Self.withInventory(Self.valid) { path, _ in
+            let result = try CLI.run(arguments + ["-i", path])
+            #expect(result.status == 64, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(result.stderr.contains("Usage: \(usage)"), "the command's own usage: \(result.stderr)")
+        }
+    }
+
+    @Test(arguments: [["remove", "n2"], ["reset"], ["up", "--prune"]])
+    func destructiveCommandsRefuseWithoutATerminalOrYes(_ arguments: [String]) throws {
+        try Self.withInventory(Self.valid) { path, _ in
+            let result = try CLI.run(arguments + ["-i", path])
+            #expect(result.status == 1, "\(arguments): \(result.stdout)\(result.stderr)")
+            #expect(result.stderr.contains("pass --yes"), "\(result.stderr)")
+            #expect(result.stdout.isEmpty, "nothing ran: \(result.stdout)")
+        }
+    }
+
     @Test func credentialsInURLsAreNeverPrinted() throws {
         try Self.withInventory("""
             cluster:

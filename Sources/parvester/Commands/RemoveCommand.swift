@@ -43,10 +43,6 @@ struct RemoveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not ask for confirmation.")
     var yes = false
 
-    func validate() throws {
-        if nodes.isEmpty { throw ValidationError("name at least one node to remove") }
-    }
-
     func run() async throws {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
