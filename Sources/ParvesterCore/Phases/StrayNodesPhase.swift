@@ -38,7 +38,9 @@ struct LabelNodesPhase: ApplyOnlyPhase {
     func run(_ context: RunContext) async throws {
         let (kube, _) = try context.clusterClient()
         let name = context.inventory.cluster.name
-        let labelled = Set(try await KubeNodes.list(kube, labelSelector: "\(Ownership.clusterLabel)=\(name)").map(\.name))
+        let live = try await KubeNodes.list(kube)
+        context.updateCluster { $0.liveNodes = live }
+        let labelled = Set(live.filter { $0.labels[Ownership.clusterLabel] == name }.map(\.name))
         await context.forEach(context.healthy(context.inventory.nodes).filter { !labelled.contains($0.name) }) { node in
             await context.step(id, node) {
                 let patch = try JSONSerialization.data(withJSONObject: ["metadata": ["labels": [Ownership.clusterLabel: name]]])
@@ -65,7 +67,9 @@ struct StrayNodesPhase: ReadOnlyPhase {
         guard let kube = context.kube else { return }  // a plan for a cluster not up yet: nothing can be stray
         let name = context.inventory.cluster.name
         let inventory = Set(context.inventory.nodes.map(\.name))
-        let stray = try await KubeNodes.list(kube, labelSelector: "\(Ownership.clusterLabel)=\(name)").filter { !inventory.contains($0.name) }
+        var live = context.cluster.liveNodes ?? []
+        if context.cluster.liveNodes == nil { live = try await KubeNodes.list(kube) }
+        let stray = live.filter { $0.labels[Ownership.clusterLabel] == name && !inventory.contains($0.name) }
         guard !stray.isEmpty else { return }
         if prune {
             let targets = stray.map { RemovalTarget(apiNode: $0, inventory: context.inventory) }

@@ -43,10 +43,16 @@ struct StrayObjectsPhase: Phase {
     func find(_ context: RunContext, kube: KubeHTTPClient) async throws -> [Stray] {
         let selector = "\(Ownership.clusterLabel)=\(context.inventory.cluster.name)".addingPercentEncoding(withAllowedCharacters: .urlQueryValue) ?? ""
         let wanted = wanted(context.inventory)
+        // One LIST per kind, all at once.
+        let lists = try await withThrowingTaskGroup(of: (Int, KubeResponse).self) { group in
+            for (index, kind) in Self.kinds.enumerated() {
+                group.addTask { (index, try await kube.send("GET", "\(kind.base)/\(kind.plural)?labelSelector=\(selector)")) }
+            }
+            return try await group.reduce(into: [Int: KubeResponse]()) { $0[$1.0] = $1.1 }
+        }
         var found: [Stray] = []
-        for kind in Self.kinds {
-            let response = try await kube.send("GET", "\(kind.base)/\(kind.plural)?labelSelector=\(selector)")
-            if response.status == 404 { continue }  // the kind is not served: nothing of it to prune
+        for (index, kind) in Self.kinds.enumerated() {
+            guard let response = lists[index], response.status != 404 else { continue }  // the kind is not served: nothing of it to prune
             guard response.status == 200, let items = response.json?["items"] as? [[String: Any]] else {
                 throw KubeError.status(response, doing: "listing \(kind.plural)")
             }

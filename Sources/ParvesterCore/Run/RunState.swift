@@ -24,6 +24,8 @@ public struct ClusterState: Sendable {
     public var removals: [RemovalTarget] = []
     /// Nodes left dirty: removed from the cluster, but not cleaned (they did not answer).
     public var leftDirty: [String] = []
+    /// The Nodes as label-nodes read them (one LIST serves it and stray-nodes).
+    public var liveNodes: [KubeNodeInfo]?
 }
 
 /// How one step of a phase ended, as the phase sees it: the node goes on, drops out, or the run stops.
