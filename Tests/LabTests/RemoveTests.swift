@@ -98,16 +98,27 @@ struct RemoveTests {
         _ = try await probe.wait(for: "lab85's Node to go once its etcd member is removed", "/api/v1/nodes/lab85", timeout: 60) { $0.status == 404 }
         let connection = try await Lab.connect("lab85")
         defer { Task { await connection.close() } }
-        // The running server exits once its member is gone; systemd restarts it, and it refuses its old data.
+        // The running server exits once its member is gone; systemd restarts it, and it refuses its old
+        // data: the journal says why, and the unit never becomes active again.
         let deadline = Date().addingTimeInterval(90)
-        var journal = ""
+        var journal = "", state = ""
         while Date() < deadline {
             journal = try await connection.run("journalctl -u rke2-server -n 20 --no-pager").stdoutText
-            if journal.contains("data-dir used by this member must be removed") { break }
+            state = try await connection.run("systemctl show -p ActiveState,NRestarts rke2-server").stdoutText
+            if journal.contains("data-dir used by this member must be removed"), Self.restartedAndDown(state) { break }
             try await Task.sleep(for: .seconds(1))
         }
         #expect(journal.contains("data-dir used by this member must be removed"), "waited 90 s for lab85's rke2-server to refuse its old etcd data: \(journal.suffix(800))")
-        #expect(try await connection.run("systemctl is-active rke2-server").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) != "active")
+        #expect(Self.restartedAndDown(state), "restarted and not active: \(state)")
+    }
+
+    /// `systemctl show -p ActiveState,NRestarts`: restarted at least once, and not active.
+    static func restartedAndDown(_ show: String) -> Bool {
+        let values = Dictionary(show.split(separator: "\n").compactMap { line -> (String, String)? in
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }, uniquingKeysWith: { a, _ in a })
+        return (Int(values["NRestarts"] ?? "") ?? 0) > 0 && values["ActiveState"] != "active"
     }
 
     @Test func aNodeThatDoesNotAnswerIsRemovedOnlyWithUnreachable() async throws {
@@ -137,6 +148,38 @@ struct RemoveTests {
         let converged = try await Self.parvester(["plan", "--detailed-exitcode"], cluster)
         #expect(converged.status == 0 && converged.stdout.contains("nothing to change"), "\(converged.stdout.suffix(2000))")
 
+        // A pod on lab89 that a PodDisruptionBudget protects: the drain is refused (429) until the budget
+        // allows it, retried within --wait-timeout, then fails naming the budget; nothing is deleted.
+        let probe = try KubeProbe(kubeconfig: try String(contentsOfFile: cluster.stateDirectory + "/kubeconfig", encoding: .utf8),
+                                  address: try Lab.node("lab88").address)
+        #expect(try probe.request("PATCH", "/api/v1/nodes/lab88", body: #"{"spec":{"unschedulable":true}}"#, contentType: "application/merge-patch+json").status == 200)
+        #expect(try probe.apply("/apis/apps/v1/namespaces/default/deployments/guarded", """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: guarded, namespace: default}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: guarded}}
+              template:
+                metadata: {labels: {app: guarded}}
+                spec: {containers: [{name: c, image: registry.k8s.io/pause:3.10}]}
+            """).status == 201)
+        #expect(try probe.apply("/apis/policy/v1/namespaces/default/poddisruptionbudgets/guarded", """
+            apiVersion: policy/v1
+            kind: PodDisruptionBudget
+            metadata: {name: guarded, namespace: default}
+            spec: {minAvailable: 1, selector: {matchLabels: {app: guarded}}}
+            """).status == 201)
+        _ = try await probe.wait(for: "the guarded pod on lab89", "/api/v1/namespaces/default/pods?labelSelector=app%3Dguarded", timeout: 60) {
+            ($0.json["items"] as? [[String: Any]] ?? []).contains { ($0["spec"] as? [String: Any])?["nodeName"] as? String == "lab89" }
+        }
+        #expect(try probe.request("PATCH", "/api/v1/nodes/lab88", body: #"{"spec":{"unschedulable":false}}"#, contentType: "application/merge-patch+json").status == 200)
+        let blocked = try await LocalProcess.runAsync(LocalProcess.builtProduct("parvester").path, [
+            "remove", "lab89", "--yes", "-i", cluster.inventoryPath, "--state-dir", cluster.stateDirectory, "--wait-timeout", "8s"])
+        #expect(blocked.status == 1 && blocked.stdout.contains("The disruption budget guarded needs 1 healthy pods"), "\(blocked.stdout.suffix(1500))")
+        #expect(try probe.request("GET", "/api/v1/nodes/lab89").value(["spec", "unschedulable"]) as? Bool == true, "cordoned, not deleted")
+        #expect(try probe.request("DELETE", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/guarded").status == 200)
+
         cluster.members.removeAll { $0.name == "lab89" }
         try cluster.writeInventory()
         let unconfirmed = try await cluster.up(["--output", "text", "--prune"])
@@ -144,6 +187,7 @@ struct RemoveTests {
         let pruned = try await cluster.up(["--output", "json", "--prune", "--yes"])
         #expect(pruned.status == 0, "\(pruned.stdout.suffix(2500))")
         #expect(pruned.outcomes.contains { $0.phase == "delete-node" && $0.target == "lab89" && $0.outcome == "changed" })
+        #expect(pruned.outcomes.contains { $0.phase == "drain" && $0.target == "lab89" && $0.outcome == "changed" }, "the guarded pod was evicted")
         #expect(try await Self.leftovers("lab89") == "")
         let after = try await Self.parvester(["plan", "--detailed-exitcode"], cluster)
         #expect(after.status == 0 && after.stdout.contains("nothing to change"), "\(after.stdout.suffix(2000))")

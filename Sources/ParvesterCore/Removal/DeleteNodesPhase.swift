@@ -11,7 +11,7 @@ struct DeleteNodesPhase: RemovalPhase {
     func note(_ context: RunContext) -> String? { "servers one at a time" }
 
     func describe(_ context: RunContext) async throws {
-        for target in context.removals {
+        for target in context.healthyRemovals {
             await context.step(id, target.node(in: context.inventory)) {
                 guard let kube = context.kube, try await KubeNodes.get(kube, target.name) != nil else { return .unchanged }
                 return .changed(target.isServer ? "would delete the Node and wait for its etcd member to go" : "would delete the Node")
@@ -22,7 +22,7 @@ struct DeleteNodesPhase: RemovalPhase {
     func run(_ context: RunContext) async throws {
         let (kube, _) = try context.clusterClient()
         let state = context.options.stateDirectory
-        for target in context.removals {
+        for target in context.healthyRemovals {
             let node = target.node(in: context.inventory)
             let result = await context.step(id, node) {
                 // Written before the Node goes: a re-run finds the node through this record.

@@ -75,5 +75,8 @@ extension RunContext {
     /// The nodes this run removes, in order (servers first, one at a time; then agents).
     var removals: [RemovalTarget] { cluster.removals }
     func setRemovals(_ targets: [RemovalTarget]) { updateCluster { $0.removals = targets } }
-    func removalNodes() -> [Node] { removals.map { $0.node(in: inventory) } }
+    /// The nodes being removed that have not failed a step: a node whose drain failed is not deleted.
+    func removalNodes() -> [Node] { healthy(removals.map { $0.node(in: inventory) }) }
+    /// The targets still in the removal, in order.
+    var healthyRemovals: [RemovalTarget] { removals.filter { !hasFailed($0.node(in: inventory)) } }
 }

@@ -86,7 +86,8 @@ struct ReachRemovedNodesPhase: ReadOnlyPhase {
     func targets(_ context: RunContext) -> [String] { context.removals.map(\.name) }
 
     func run(_ context: RunContext) async throws {
-        let nodes = context.removalNodes()
+        // Every node, also one whose connect step failed already: it is asked again, and stops the run.
+        let nodes = context.removals.map { $0.node(in: context.inventory) }
         let unanswered = Unanswered()
         await context.forEach(nodes) { node in
             let result = await context.step(id, node) {
