@@ -27,9 +27,14 @@ final class SFTPClient {
 
     deinit { _ = libssh2_sftp_shutdown(raw) }
 
+    /// An SFTP failure, or, when the session itself failed (libssh2's 60 s read timeout, the socket), a
+    /// node that stopped answering: that is what the caller must hear, not an SFTP status of 0.
     func error(_ what: String, path: String) -> SSHError {
+        if LibSSH2Session.lostConnectionErrors.contains(session.lastErrno) {
+            return session.error(.disconnected, "the node stopped answering: \(what) \(path) failed (\(session.lastErrorMessage))")
+        }
         let code = libssh2_sftp_last_error(raw)
-        return session.error(.sftp, "\(what) \(path): \(Self.statusText(code))")
+        return session.error(.sftp, "\(what) \(path): \(code == 0 ? session.lastErrorMessage : Self.statusText(code))")
     }
 
     static func statusText(_ code: UInt) -> String {
