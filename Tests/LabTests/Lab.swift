@@ -81,6 +81,20 @@ enum Lab {
                                                credentials: credentials(user: user, key: key), options: options ?? Lab.options())
     }
 
+    /// Runs `work` on a root session to the node, closed before returning: a close left to a detached
+    /// task can still be running when the test process exits, and crash it in OpenSSL's exit handlers.
+    static func withConnection<T>(_ name: String, _ work: (SSHConnection) async throws -> T) async throws -> T {
+        let connection = try await connect(name)
+        do {
+            let result = try await work(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Flips a fault switch of the lab (test infrastructure, not the product: it may run processes).
     static func fault(_ node: String, _ action: String, _ argument: String? = nil) throws {
         let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path

@@ -15,15 +15,13 @@ struct RemoveTests {
 
     /// What of RKE2 and Parvester is left on a node: files, units, the bridge.
     static func leftovers(_ node: String) async throws -> String {
-        let connection = try await Lab.connect(node)
-        defer { Task { await connection.close() } }
-        return try await connection.run("""
+        try await Lab.withConnection(node) { connection in try await connection.run("""
             for f in /etc/rancher/rke2 /var/lib/rancher/rke2 /usr/local/bin/rke2 /usr/local/bin/rke2-uninstall.sh \
                      /etc/systemd/system/parvester-bridge-br0.service; do [ -e "$f" ] && echo "$f"; done
             [ -n "$(ls -A /var/lib/parvester 2>/dev/null)" ] && echo /var/lib/parvester
             for u in rke2-server rke2-agent; do systemctl is-active --quiet $u && echo "$u active"; done
             true
-            """).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            """).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
     @Test func removingAServerKeepsQuorumRefusesToBreakItAndTheServerCanJoinAgain() async throws {
@@ -97,7 +95,6 @@ struct RemoveTests {
         #expect(try probe.request("DELETE", "/api/v1/nodes/lab85").status == 200)
         _ = try await probe.wait(for: "lab85's Node to go once its etcd member is removed", "/api/v1/nodes/lab85", timeout: 60) { $0.status == 404 }
         let connection = try await Lab.connect("lab85")
-        defer { Task { await connection.close() } }
         // The running server exits once its member is gone; systemd restarts it, and it refuses its old
         // data: the journal says why, and the unit never becomes active again.
         let deadline = Date().addingTimeInterval(90)
@@ -110,6 +107,7 @@ struct RemoveTests {
         }
         #expect(journal.contains("data-dir used by this member must be removed"), "waited 90 s for lab85's rke2-server to refuse its old etcd data: \(journal.suffix(800))")
         #expect(Self.restartedAndDown(state), "restarted and not active: \(state)")
+        await connection.close()
     }
 
     /// `systemctl show -p ActiveState,NRestarts`: restarted at least once, and not active.

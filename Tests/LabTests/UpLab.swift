@@ -45,9 +45,7 @@ struct UpCluster {
 
     /// Removes RKE2, its configuration, the bridge and the run lock from a node.
     static func reset(_ node: String) async throws {
-        let connection = try await Lab.connect(node)
-        defer { Task { await connection.close() } }
-        _ = try await connection.run("""
+        _ = try await Lab.withConnection(node) { connection in try await connection.run("""
             systemctl disable --now rke2-server >/dev/null 2>&1; systemctl disable --now rke2-agent >/dev/null 2>&1
             test -x /usr/local/bin/rke2-uninstall.sh && /usr/local/bin/rke2-uninstall.sh >/dev/null 2>&1
             systemctl disable --now parvester-bridge-br0.service >/dev/null 2>&1
@@ -55,7 +53,7 @@ struct UpCluster {
             ip link del br0 2>/dev/null
             rm -rf /etc/rancher/rke2 /var/lib/parvester/* /var/lib/rancher/rke2
             true
-            """, timeout: 180)
+            """, timeout: 180) }
     }
 
     func writeInventory() throws {
@@ -131,14 +129,12 @@ struct UpCluster {
     /// Managed files of a node with (unless `identity` is false) inode and mtime in ns, then mode and
     /// sha256; services and the bridge.
     static func snapshot(_ node: String, identity: Bool = true) async throws -> String {
-        let connection = try await Lab.connect(node)
-        defer { Task { await connection.close() } }
-        return try await connection.run("""
+        try await Lab.withConnection(node) { connection in try await connection.run("""
             for f in /etc/rancher/rke2/config.yaml /etc/rancher/rke2/config.yaml.d/10-server.yaml /etc/systemd/system/parvester-bridge-br0.service; do
               [ -e "$f" ] && echo "$(stat -c '\(identity ? "%n %i %.9Y %a" : "%n %a")' "$f") $(sha256sum < "$f" | cut -c1-16)"
             done
             for u in rke2-server rke2-agent parvester-bridge-br0; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)"; done
             ip -o link show master br0 2>/dev/null | awk '{print "br0 port " $2}'
-            """, timeout: 30).stdoutText
+            """, timeout: 30).stdoutText }
     }
 }
