@@ -93,3 +93,69 @@ struct PhaseTests {
         #expect(RemovalChecks.refusal([target("cp1", server: true)], nodes: nodes, inventory: inventory)?.contains("initial server") == true)
     }
 }
+
+/// More phase decisions against scripted nodes: file pushes and their plan, bridges.
+@Suite("push-config and bridges against scripted nodes")
+struct PushConfigAndBridgeTests {
+    @Test func aPlanDiffsTheNodesFileWritingNothingAndARunWritesOnlyWhatDiffers() async throws {
+        let nodes = ScriptedNodes()
+        let observer = RecordingObserver()
+        let inventory = try InventoryLoader.load(path: FixturePaths.exampleInventories.appendingPathComponent("cluster.yaml").path)
+        let token = Secret("scripted-token-value")
+        let files = try RKE2ConfigRenderer(inventory: inventory).files(for: inventory.nodes[3], token: token)  // worker1
+
+        func prepared(planning: Bool) throws -> RunContext {
+            let context = try ScriptedRun.context(planning: planning, nodes: nodes, observer: observer)
+            // The cluster's token, as a generated one is kept: the token phase reads it from there.
+            let state = context.options.stateDirectory
+            try state.write(Data(token.revealed.utf8), to: state.tokenPath)
+            for node in context.inventory.nodes {
+                var facts = NodeFacts()
+                // worker1 has its file as rendered; worker2 an older one; the others none.
+                if node.name == "worker1" { facts.fileHashes = Dictionary(uniqueKeysWithValues: files.map { ($0.path, SHA256.hex($0.content)) }) }
+                if node.name == "worker2" { facts.fileHashes = [RKE2ConfigRenderer.configPath: "0000"] }
+                context.setFacts(facts, for: node)
+            }
+            return context
+        }
+        nodes["worker2"].files[RKE2ConfigRenderer.configPath] = "token: old-token-value\nserver: https://old.example:9345\n"
+
+        let plan = try prepared(planning: true)
+        try await PushConfigPhase().describe(plan)
+        #expect(observer.outcome("push-config", "worker1") == .unchanged)
+        #expect(observer.outcome("push-config", "worker2") == .changed)
+        let diff = observer.steps.last { $0.phase == "push-config" && $0.target == "worker2" }?.detail ?? ""
+        #expect(diff.contains("- server: https://old.example:9345") && diff.contains("+ server: https://k8s.homelab.example:9345") && diff.contains("token: ********"), "\(diff)")
+        #expect(!diff.contains("scripted-token-value") && !diff.contains("old-token-value"), "tokens are masked: \(diff)")
+        #expect(plan.inventory.nodes.allSatisfy { nodes[$0.name].writes.isEmpty }, "a plan writes nothing")
+
+        let run = try prepared(planning: false)
+        try await PushConfigPhase().run(run)
+        #expect(nodes["worker1"].writes.isEmpty, "an up-to-date file is not written again")
+        let written = String(decoding: nodes["worker2"].writes[RKE2ConfigRenderer.configPath] ?? Data(), as: UTF8.self)
+        #expect(written.contains("token: scripted-token-value"))
+        #expect(run.configChanged(run.inventory.nodes[4]) && !run.configChanged(run.inventory.nodes[3]))
+        #expect(nodes["worker2"].commands.isEmpty, "a file is written, not echoed through a command line")
+    }
+
+    @Test func theBridgeIsSetUpOnlyWhereUnitOrLinksDiffer() throws {
+        let context = try ScriptedRun.context(nodes: ScriptedNodes(), observer: RecordingObserver())
+        let node = context.inventory.nodes[0]
+        let renderer = BridgeUnitRenderer(inventory: context.inventory)
+        let file = try renderer.file(for: node)
+        let uplink = try #require(node.uplink)
+        var facts = NodeFacts()
+        facts.fileHashes = [file.path: SHA256.hex(file.content)]
+        facts.enabled = [renderer.unitName: "enabled"]
+        facts.links = [
+            "br0": .init(name: "br0", up: true, master: nil, isBridge: true, addresses: []),
+            uplink: .init(name: uplink, up: true, master: "br0", isBridge: false, addresses: []),
+        ]
+        context.setFacts(facts, for: node)
+        guard case .none(.unchanged) = try BridgePhase.work(context, node) else { Issue.record("a bridge in place has no work"); return }
+        facts.links[uplink]?.master = nil
+        context.setFacts(facts, for: node)
+        guard case .setUp(_, _, let unitCurrent) = try BridgePhase.work(context, node) else { Issue.record("an uplink out of the bridge is set up again"); return }
+        #expect(unitCurrent, "the unit itself is current: only the links are redone")
+    }
+}
