@@ -70,7 +70,7 @@ struct StrayNodesPhase: ReadOnlyPhase {
         var live = context.cluster.liveNodes ?? []
         if context.cluster.liveNodes == nil { live = try await KubeNodes.list(kube) }
         let stray = live.filter { $0.labels[Ownership.clusterLabel] == name && !inventory.contains($0.name) }
-        guard !stray.isEmpty else { return }
+        guard !stray.isEmpty else { return try await context.clusterStep(id) { .ok("none") } }
         if prune {
             let targets = stray.map { RemovalTarget(apiNode: $0, inventory: context.inventory) }
             // A removal that would break the cluster is refused here (a failed step); the rest of `up` goes on.

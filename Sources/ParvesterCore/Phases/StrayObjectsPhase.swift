@@ -80,7 +80,7 @@ struct StrayObjectsPhase: Phase {
     func describe(_ context: RunContext) async throws {
         guard let kube = context.kube else { return }
         let strays = try await find(context, kube: kube)
-        guard !strays.isEmpty else { return }
+        guard !strays.isEmpty else { return try await context.clusterStep(id) { .ok("none") } }
         guard prune else { return notice(context, strays) }
         let blocked = blocked(strays, users: try await DiskUsers.read(kube))
         try await context.clusterStep(id) {
@@ -93,7 +93,7 @@ struct StrayObjectsPhase: Phase {
     func run(_ context: RunContext) async throws {
         let (kube, _) = try context.clusterClient()
         let strays = try await find(context, kube: kube)
-        guard !strays.isEmpty else { return }
+        guard !strays.isEmpty else { return try await context.clusterStep(id) { .ok("none") } }
         guard prune else { return notice(context, strays) }
         let blocked = blocked(strays, users: try await DiskUsers.read(kube))
         try await context.clusterStep(id) {
