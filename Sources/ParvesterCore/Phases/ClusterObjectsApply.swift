@@ -1,5 +1,19 @@
 import Kube
 
+/// A phase that applies objects rendered from the inventory (networks, images, VMs): its plan is a
+/// server dry run of the same objects against the live ones. A VM stopped by hand that the inventory
+/// wants running shows there, since the dry run would set its run strategy back.
+protocol RenderedObjectsPhase: Phase {
+    /// The objects, labelled as this cluster's.
+    func objects(_ context: RunContext) throws -> [KubeObject]
+}
+
+extension RenderedObjectsPhase {
+    func describe(_ context: RunContext) async throws {
+        try await context.clusterStep(id) { RunContext.planned(try await context.planRendered(try objects(context))) }
+    }
+}
+
 extension RunContext {
     /// The API client of the cluster phases; a run whose cluster did not come up stops here.
     func clusterClient() throws -> (kube: KubeHTTPClient, discovery: KubeDiscovery) {

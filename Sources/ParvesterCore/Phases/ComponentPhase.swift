@@ -106,28 +106,3 @@ public enum PackagedMultus {
     public static let daemonSet = "rke2-multus"
     public static let crd = "network-attachment-definitions.k8s.cni.cncf.io"
 }
-
-/// The inventory's VM networks as Multus NetworkAttachmentDefinitions (bridge CNI on the node bridge).
-struct NetworksPhase: Phase {
-    let id = "networks"
-    let title = "VM networks (NetworkAttachmentDefinitions)"
-    func targets(_ context: RunContext) -> [String] { context.inventory.networks.map { "\($0.namespace)/\($0.name)" } }
-
-    private func objects(_ context: RunContext) throws -> [KubeObject] {
-        let renderer = ClusterObjectRenderer(inventory: context.inventory)
-        return try context.inventory.networks.map { network -> KubeObject in
-            context.owned(try KubeObject.from(try renderer.networkAttachmentDefinition(network), source: "network \(network.namespace)/\(network.name)")[0])
-        }
-    }
-
-    func describe(_ context: RunContext) async throws {
-        try await context.clusterStep(id) { RunContext.planned(try await context.planRendered(try objects(context))) }
-    }
-
-    func run(_ context: RunContext) async throws {
-        try await context.clusterStep(id) {
-            let changed = try await context.applyRendered(try objects(context))
-            return changed.isEmpty ? .unchanged : .changed(changed.joined(separator: ", "))
-        }
-    }
-}

@@ -5,21 +5,17 @@ import Kube
 /// `blank` sources are CDI's own work, waited for; a local `file` is uploaded through CDI's upload proxy
 /// unless the DataVolume already succeeded (a re-run uploads nothing). When CDI offers no URL for its
 /// upload proxy and the inventory gives none, the proxy is exposed on a NodePort first.
-struct ImagesPhase: Phase {
+struct ImagesPhase: RenderedObjectsPhase {
     let id = "images"
     let title = "Images (DataVolumes; uploads through CDI's upload proxy)"
     func targets(_ context: RunContext) -> [String] { context.inventory.images.map { "\($0.namespace)/\($0.name)" } }
     func note(_ context: RunContext) -> String? { "wait until Succeeded" }
 
-    private func objects(_ context: RunContext) throws -> [KubeObject] {
+    func objects(_ context: RunContext) throws -> [KubeObject] {
         let renderer = ClusterObjectRenderer(inventory: context.inventory)
         return try context.inventory.images.map { image -> KubeObject in
             context.owned(try KubeObject.from(try renderer.dataVolume(image), source: "image \(image.namespace)/\(image.name)")[0])
         }
-    }
-
-    func describe(_ context: RunContext) async throws {
-        try await context.clusterStep(id) { RunContext.planned(try await context.planRendered(try objects(context))) }
     }
 
     func run(_ context: RunContext) async throws {

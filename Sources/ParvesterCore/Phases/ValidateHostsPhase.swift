@@ -54,6 +54,7 @@ private func refuseRoleChange(_ node: Node, _ facts: NodeFacts) throws {
                       + "and delete its Node object), then run up again to add it back, or give it its old role")
 }
 
+/// A check said no (a host, a removal, what a reset left): the message says why and what to do.
 struct HostRefused: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

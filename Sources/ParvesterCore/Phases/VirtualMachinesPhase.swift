@@ -4,25 +4,19 @@ import Kube
 /// The inventory's VMs as KubeVirt VirtualMachines (rendered from templates/), applied after the
 /// images and networks they use; then every VM meant to run is waited for until its
 /// VirtualMachineInstance is Running.
-struct VirtualMachinesPhase: Phase {
+struct VirtualMachinesPhase: RenderedObjectsPhase {
     let id = "vms"
     let title = "Virtual machines"
     func targets(_ context: RunContext) -> [String] { context.inventory.vms.map { "\($0.namespace)/\($0.name)" } }
     func note(_ context: RunContext) -> String? { "wait until running ones are Running" }
 
-    private func objects(_ context: RunContext) throws -> [KubeObject] {
+    func objects(_ context: RunContext) throws -> [KubeObject] {
         let renderer = ClusterObjectRenderer(inventory: context.inventory)
         var objects: [KubeObject] = []
         for vm in context.inventory.vms {
             for node in try renderer.objects(for: vm) { objects += try KubeObject.from(node, source: "vm \(vm.namespace)/\(vm.name)").map(context.owned) }
         }
         return objects
-    }
-
-    /// A VM stopped by hand (`vm stop`) that the inventory wants running shows here: the dry run would
-    /// set its run strategy back.
-    func describe(_ context: RunContext) async throws {
-        try await context.clusterStep(id) { RunContext.planned(try await context.planRendered(try objects(context))) }
     }
 
     func run(_ context: RunContext) async throws {

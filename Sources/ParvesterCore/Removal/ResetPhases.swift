@@ -45,7 +45,7 @@ struct ResetNodesPhase: RemovalPhase {
             context.skip(id, node, "does not answer: left dirty")
             context.report.notice("\(node.name) did not answer and was not reset: when it is back, run rke2-uninstall.sh on it and remove its bridge")
         }
-        let nodes = context.removalNodes().filter { !context.hasFailed($0) && !dirty.contains($0.name) }
+        let nodes = context.removalNodes().filter { !dirty.contains($0.name) }
         let script = UninstallPhase.script(context.inventory, wipe: wipe, bridge: true)
         let work: @Sendable (Node) async -> Void = { node in
             await context.step(id, node) {
@@ -85,20 +85,15 @@ struct VerifyResetPhase: ReadOnlyPhase {
     func run(_ context: RunContext) async throws {
         let check = Self.check(context.inventory)
         let dirty = context.cluster.leftDirty
-        await context.forEach(context.removalNodes().filter { !context.hasFailed($0) && !dirty.contains($0.name) }) { node in
+        await context.forEach(context.removalNodes().filter { !dirty.contains($0.name) }) { node in
             await context.step(id, node) {
                 let left = try await context.run(node, check, summary: "look for what RKE2 and Parvester left").stdoutText
                     .split(separator: "\n").map(String.init)
-                guard left.isEmpty else { throw ResetIncomplete("left on \(node.name): " + left.joined(separator: ", ")) }
+                guard left.isEmpty else { throw HostRefused("left on \(node.name): " + left.joined(separator: ", ")) }
                 return .ok("nothing left")
             }
         }
     }
-}
-
-struct ResetIncomplete: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The local state of a reset cluster goes (kubeconfig, last report, pending removals); its token is kept
