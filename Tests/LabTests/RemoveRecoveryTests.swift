@@ -26,7 +26,7 @@ struct RemoveRecoveryTests {
         try #require(try await cluster.up().status == 0)
         let reference = try await Self.run(["remove", agent, "--yes"], cluster, killingAt: nil)
         try #require(reference.status == 0, "the uninterrupted removal: \(reference.stdout.suffix(1500))")
-        let lines = Killer.countedLines(reference.stdout)
+        let lines = Killer.countedLines(reference.stdout, before: "unlock")
         let probe = try KubeProbe(kubeconfig: try String(contentsOfFile: cluster.stateDirectory + "/kubeconfig", encoding: .utf8),
                                   address: try Lab.node(server).address)
         for index in points {
@@ -49,7 +49,7 @@ struct RemoveRecoveryTests {
         try #require(try await cluster.up().status == 0)
         let reference = try await Self.run(["reset", "--yes"], cluster, killingAt: nil)
         try #require(reference.status == 0, "the uninterrupted reset: \(reference.stdout.suffix(1500))")
-        let lines = Killer.countedLines(reference.stdout)
+        let lines = Killer.countedLines(reference.stdout, before: "unlock")
         for index in points {
             let built = try await cluster.up()
             try #require(built.status == 0, "the cluster is built again: \(built.stdout.suffix(1500))")
