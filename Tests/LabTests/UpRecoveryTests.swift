@@ -34,10 +34,12 @@ struct UpRecoveryTests {
             let end = lines.firstIndex { $0.hasPrefix("▸ ") && $0.hasSuffix("[\(phase)]") } ?? lines.endIndex
             return countedLines(lines[..<end].joined(separator: "\n"))
         }
-        /// For each phase of a finished run, the counted line in the middle of its lines (its header excluded).
-        static func middles(_ output: String) -> [String: Int] {
+        /// For each phase of a finished run, its first counted line after the header: the first command
+        /// about to run, or the first result, with the phase's remaining work still ahead. (A line late in
+        /// a phase can be followed by the next phase's header before a kill lands on a loaded machine.)
+        static func phaseStarts(_ output: String) -> [String: Int] {
             var seen: Set<String> = []
-            var range: [String: (first: Int, last: Int)] = [:]
+            var first: [String: Int] = [:]
             var phase = ""
             for line in output.split(separator: "\n") where counts(line) {
                 guard seen.insert(key(line)).inserted else { continue }
@@ -45,13 +47,13 @@ struct UpRecoveryTests {
                     phase = line.split(separator: "[").last.map { String($0.dropLast()) } ?? ""
                     continue
                 }
-                range[phase] = (range[phase]?.first ?? seen.count, seen.count)
+                if first[phase] == nil { first[phase] = seen.count }
             }
-            return range.mapValues { ($0.first + $0.last) / 2 }
+            return first
         }
     }
 
-    /// Kill points aimed at the middle of these phases, so that each gets one however many lines other
+    /// Kill points aimed at the start of these phases' work, so that each gets one however many lines other
     /// phases print; the other points are spread over the run.
     static let aimed: [Int: String] = [1: "push-config", 5: "install-rke2", 9: "start-initial-server", 13: "join-servers", 17: "bridges"]
 
@@ -74,13 +76,13 @@ struct UpRecoveryTests {
         let reference = try await cluster.upStreaming(["-v"]) { _, _ in }
         try #require(reference.status == 0, "the uninterrupted run: \(reference.stdout.suffix(1500))")
         let lineCount = Killer.countedLines(reference.stdout, before: "unlock")
-        let middles = Killer.middles(reference.stdout)
+        let starts = Killer.phaseStarts(reference.stdout)
         var expected: [String: String] = [:]
         for node in nodes { expected[node] = try await UpCluster.snapshot(node, identity: false) }
 
         var phases: [String] = []
         for point in points {
-            let at = Self.aimed[point].flatMap { middles[$0] } ?? max(1, lineCount * (2 * point + 1) / (2 * total))
+            let at = Self.aimed[point].flatMap { starts[$0] } ?? max(1, lineCount * (2 * point + 1) / (2 * total))
             await withTaskGroup(of: Void.self) { group in
                 for node in nodes { group.addTask { try? await UpCluster.reset(node) } }
             }
@@ -132,7 +134,8 @@ struct UpRecoveryTests {
         let cluster = try await UpCluster.make("cut", [.init(name: "lab8", role: "server"), .init(name: "lab9", role: "agent"),
                                                        .init(name: "lab10", role: "agent")])
         defer { try? Lab.fault("lab10", "link-up") }
-        let run = try await cluster.upCuttingLink(of: "lab10", at: "start-initial-server", ["--command-timeout", "10s"])
+        // 30 s: long enough for a loaded machine's `systemctl start` on the nodes that still answer.
+        let run = try await cluster.upCuttingLink(of: "lab10", at: "start-initial-server", ["--command-timeout", "30s"])
         #expect(run.status == 1)
         let failed = run.stdout.split(separator: "\n").filter { $0.contains("lab10") && $0.contains("failed") }
         #expect(!failed.isEmpty, "lab10's failure is reported: \(run.stdout.suffix(2000))")

@@ -38,7 +38,9 @@ ALLOWED = {
     ("node_lifecycle", "*", "metadata.annotations"): "the TTL controller's annotation; Parvester never reads it",
     ("node_lifecycle", "*", "metadata.managedFields"): "the TTL controller's manager entry, as above",
     ("kubectl_csa_then_ssa", "get", "metadata.annotations.deployment.kubernetes.io/revision"): "the Deployment controller's revision counter; Parvester never reads it",
-    ("subresource_status_scale", "get-scale", "metadata.resourceVersion"): "the Deployment controller writes status between these steps; which write lands first is a race in both",
+    ("subresource_status_scale", "*", "metadata.resourceVersion"): "the Deployment controller writes status while every step runs, in both servers: which write lands first is a race",
+    ("subresource_status_scale", "*", "metadata.managedFields"): "as above: its kube-controller-manager entry may appear before any step, where the recording caught it after",
+    ("deployment_defaultmode", "apply-again", "metadata.resourceVersion"): "the Deployment controller's first status write races the second apply in both (the recording caught it before)",
     ("crd_lifecycle", "apply-cr-immediately", "*"): "races the CRD's establishment (the README's timing-dependent results): 404 or 201; a 404 is sent again once Established",
     ("eviction_pdb_blocks", "get-pdb", "metadata"): "the disruption controller's first status races this GET in both",
 }

@@ -20,6 +20,9 @@ from .store import crd_resources, now
 
 TICK = 0.2
 NODE_READY_SECONDS = 2.0     # kubelet registered → Ready
+# A Terminating namespace's content is deleted this long after the namespace (the namespace controller
+# works from a queue; the recordings show a ConfigMap still untouched several requests after the DELETE).
+NAMESPACE_CONTENT_SECONDS = 3.0
 NODE_LOST_SECONDS = 20.0     # no heartbeat from the RKE2 double → NotReady
 CRD_SECONDS = 0.2            # CRD created or changed → Established (kube-apiserver: 100-250 ms)
 WORKLOAD_SECONDS = 1.5       # Deployment/DaemonSet/StatefulSet generation → available
@@ -116,7 +119,7 @@ class Controllers:
         """The namespace controller and the CRD cleanup finalizer: what was deleted goes, its contents first."""
         _, namespaces = self.each(cluster, "", "namespaces")
         for ns in namespaces:
-            if ns["metadata"].get("deletionTimestamp"):
+            if ns["metadata"].get("deletionTimestamp") and self.since(ns, "terminating") >= NAMESPACE_CONTENT_SECONDS:
                 cluster.finish_namespace(ns)
         _, crds = self.each(cluster, "apiextensions.k8s.io", "customresourcedefinitions")
         for crd in crds:
