@@ -6,6 +6,7 @@
   lab.py status      one line per node
   lab.py shell NODE [COMMAND...]   a root shell on a node (or run COMMAND there), over the lab's own ssh key
   lab.py fault NODE link-down|link-up|sshd-stop|sshd-start|latency MS|latency-off
+  lab.py lifecycle SINCE NODE...   the RKE2 doubles' start/ready/stop records since SINCE (unix time), JSON lines
   lab.py kube-fault NODE status CODE COUNT | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
                      | upload-token-ttl SECONDS | upload-drop BYTES
                      (the API double of NODE's cluster answers CODE, slowly, or drops the connection; CDI
@@ -45,7 +46,10 @@ DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "doubles")
 USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
 SUDOERS = "/etc/sudoers.d/parvester-lab"
 KEY_PASSPHRASE = "lab-key-passphrase"
-RKE2_VERSION = os.environ.get("PARVESTER_LAB_RKE2_VERSION", "v1.28.11+rke2r1")
+# The RKE2 double is built for each of these versions (airgap artifacts and release downloads): the first is
+# the lab inventory's; upgrade tests move clusters to the later ones.
+RKE2_VERSIONS = os.environ.get("PARVESTER_LAB_RKE2_VERSIONS", "v1.28.11+rke2r1,v1.29.6+rke2r1").split(",")
+RKE2_VERSION = RKE2_VERSIONS[0]
 KUBE_SOCKET = os.path.join(LAB, "kubeapi.sock")
 # A node's root gets a plain ~/.bashrc: bash sources it for every command sshd runs, and this machine's
 # own (pyenv, cargo) takes a lock shared by all nodes and adds stderr lines and seconds to each command.
@@ -163,7 +167,8 @@ def up(count):
         if os.path.exists(leftover):
             os.remove(leftover)
 
-    state["artifacts"] = build_rke2_artifacts()
+    state["artifacts_by_version"] = {version: build_rke2_artifacts(version) for version in RKE2_VERSIONS}
+    state["artifacts"] = state["artifacts_by_version"][RKE2_VERSION]
     state["disk_image"], state["vm_password_file"] = write_vm_inputs()
     state.update({
         "client_keys": {kind: os.path.join(LAB, name) for kind, name in keys.items()},
@@ -209,7 +214,7 @@ def start_services(state):
         "kubeapi": [sys.executable, "-m", "kubeapi.server", KUBE_SOCKET, HOST_ADDRESS, str(UPLOAD_PROXY_PORT), up_cert, up_key, up_ca],
         "manifests": [sys.executable, os.path.join(here, "manifests", "server.py"), HOST_ADDRESS,
                       str(MANIFEST_PORTS[0]), str(MANIFEST_PORTS[1]), cert, key, os.path.join(LAB, "manifests-access.log"),
-                      os.path.join(LAB, "artifacts"), RKE2_VERSION],
+                      ",".join(f"{v}={artifacts_dir(v)}" for v in RKE2_VERSIONS)],
     }
     state["services"] = []
     for name, command in services.items():
@@ -259,17 +264,22 @@ def write_vm_inputs():
     return image, password
 
 
-def build_rke2_artifacts():
-    """A directory shaped like RKE2's airgap artifacts, holding the lab's RKE2 double."""
+def artifacts_dir(version):
+    """The first version's artifacts sit in .lab/artifacts (the lab inventory's), the others beside it."""
+    return os.path.join(LAB, "artifacts" if version == RKE2_VERSION else f"artifacts-{version}")
+
+
+def build_rke2_artifacts(version):
+    """A directory shaped like RKE2's airgap artifacts, holding the lab's RKE2 double of `version`."""
     source = os.path.join(DOUBLES, "rke2")
-    target = os.path.join(LAB, "artifacts")
+    target = artifacts_dir(version)
     os.makedirs(target, exist_ok=True)
     members = {
-        "bin/rke2": (open(os.path.join(source, "rke2")).read().replace("@VERSION@", RKE2_VERSION)
+        "bin/rke2": (open(os.path.join(source, "rke2")).read().replace("@VERSION@", version)
                      .replace("@KUBE_SOCKET@", KUBE_SOCKET).encode(), 0o755),
         "bin/rke2-killall.sh": (open(os.path.join(source, "rke2-killall.sh"), "rb").read(), 0o755),
         "bin/rke2-uninstall.sh": (open(os.path.join(source, "rke2-uninstall.sh"), "rb").read(), 0o755),
-        "share/rke2/version": (RKE2_VERSION.encode(), 0o644),
+        "share/rke2/version": (version.encode(), 0o644),
     }
     for role in ("server", "agent"):
         for ext in ("service", "env"):
@@ -282,7 +292,7 @@ def build_rke2_artifacts():
             archive.addfile(info, io.BytesIO(data))
     images = os.path.join(target, "rke2-images.linux-amd64.tar.zst")
     with open(images, "wb") as f:
-        f.write(b"parvester lab: stand-in for RKE2's image archive\n")
+        f.write(f"parvester lab: stand-in for RKE2 {version}'s image archive\n".encode())
     with open(os.path.join(target, "sha256sum-amd64.txt"), "w") as f:
         for path in (tarball, images):
             f.write(f"{hashlib.sha256(open(path, 'rb').read()).hexdigest()}  {os.path.basename(path)}\n")
@@ -565,14 +575,29 @@ def kube_fault(name, mode, args):
         request.update(bytes=int(args[0]))
     elif mode not in ("legacy-discovery", "clear"):
         raise SystemExit(f"lab: unknown kube fault {mode}")
+    status, answer = kube_lab(state, "/_lab/faults", request)
+    if status != 200:
+        raise SystemExit(f"lab: kube fault refused: {answer}")
+
+
+def kube_lab(state, path, request):
+    """POST to one of the API double's /_lab/ endpoints: (status, text)."""
     connection = http.client.HTTPConnection("localhost")
     connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.sock.connect(state["kube_socket"])
-    connection.request("POST", "/_lab/faults", body=json.dumps(request), headers={"Content-Type": "application/json"})
+    connection.request("POST", path, body=json.dumps(request), headers={"Content-Type": "application/json"})
     response = connection.getresponse()
-    answer = response.read().decode()
-    if response.status != 200:
-        raise SystemExit(f"lab: kube fault refused: {answer}")
+    return response.status, response.read().decode()
+
+
+def lifecycle(names, since):
+    """The RKE2 doubles' start, ready and stop records of these nodes since a time, one JSON line each."""
+    state = load()
+    status, answer = kube_lab(state, "/_lab/lifecycle", {"nodes": names, "since": since})
+    if status != 200:
+        raise SystemExit(f"lab: lifecycle: {answer}")
+    for event in json.loads(answer)["events"]:
+        print(json.dumps(event))
 
 
 def shell(name, command):
@@ -598,6 +623,8 @@ def main(argv):
         shell(argv[1], argv[2:])
     elif len(argv) >= 3 and argv[0] == "kube-fault":
         kube_fault(argv[1], argv[2], argv[3:])
+    elif len(argv) >= 3 and argv[0] == "lifecycle":
+        lifecycle(argv[2:], float(argv[1]))
     elif len(argv) >= 3 and argv[0] == "fault":
         fault(argv[1], argv[2], argv[3] if len(argv) > 3 else None)
     else:

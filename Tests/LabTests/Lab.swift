@@ -21,6 +21,8 @@ struct LabState: Decodable, Sendable {
     var sudo_passwords: [String: String]
     /// RKE2's airgap artifacts with the lab's RKE2 double (readable from the nodes as well).
     var artifacts: String
+    /// The same for every version the lab builds (the first is `artifacts`'), for upgrades.
+    var artifacts_by_version: [String: String]
     /// The manifest and image server: plain HTTP, HTTPS (certificate from manifests_ca), its access log.
     var manifests_url: String
     var manifests_https_url: String
@@ -123,6 +125,23 @@ enum Lab {
         let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
         let result = try LocalProcess.run("python3", [script, "kube-fault", node] + arguments, environment: ["PARVESTER_LAB_DIR": directory])
         guard result.status == 0 else { throw LabUnavailable("lab kube-fault \(arguments) on \(node) failed: \(result.stderr)") }
+    }
+
+    /// One start, ready or stop of an RKE2 double, as the API double recorded it.
+    struct LifecycleEvent: Decodable, Sendable {
+        var node: String
+        var event: String
+        var version: String
+        var role: String
+        var time: Double
+    }
+
+    /// The RKE2 doubles' records of these nodes since `since` (a Unix time), oldest first.
+    static func lifecycle(_ nodes: [String], since: Double) throws -> [LifecycleEvent] {
+        let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
+        let result = try LocalProcess.run("python3", [script, "lifecycle", String(since)] + nodes, environment: ["PARVESTER_LAB_DIR": directory])
+        guard result.status == 0 else { throw LabUnavailable("lab lifecycle \(nodes) failed: \(result.stderr)") }
+        return try result.stdout.split(separator: "\n").map { try JSONDecoder().decode(LifecycleEvent.self, from: Data($0.utf8)) }
     }
 
     /// Runs a local tool and returns its stdout (sha256sum, ssh-add, ...).

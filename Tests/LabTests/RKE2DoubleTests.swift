@@ -6,7 +6,7 @@ import Testing
 import YAML
 
 /// The lab's RKE2 double fails where real RKE2 fails: wrong tokens, concurrent server joins, names
-/// missing from tls-san. Nodes lab30-lab39 only.
+/// missing from tls-san, servers too far apart in version. Nodes lab30-lab39 and lab122-lab123 only.
 @Suite("RKE2 double on lab nodes", .enabled(if: !Lab.skipped, Lab.skipReason))
 struct RKE2DoubleTests {
     private func fresh(_ name: String) async throws -> SSHConnection { try await Lab.freshRKE2(name) }
@@ -104,6 +104,37 @@ struct RKE2DoubleTests {
             _ = try await joiner.run("systemctl stop rke2-server")
             await joiner.close()
         }
+    }
+
+    /// Kubernetes' version skew policy, as a real cluster enforces it by breaking: a server two minor
+    /// versions away from the others does not start; one minor version away does. Nodes lab122-lab123.
+    @Test func aServerTwoMinorVersionsAwayDoesNotStart() async throws {
+        _ = try Lab.require(nodes: 123)
+        let first = try await fresh("lab122")
+        defer { Task { await first.close() } }
+        try await configure(first, "token: skew-test\n")
+        #expect(try await first.run("systemctl enable --now rke2-server", timeout: 60).succeeded)
+        let joiner = try await fresh("lab123")
+        defer { Task { await joiner.close() } }
+        try await configure(joiner, "token: skew-test\nserver: https://\(try Lab.node("lab122").address):9345\n")
+        // The same double, claiming v1.30: two minors from lab122's v1.28.
+        _ = try await joiner.run("sed -i 's/v1.28.11+rke2r1/v1.30.2+rke2r1/g' /usr/local/bin/rke2")
+        #expect(try await joiner.run("rke2 --version").stdoutText.hasPrefix("rke2 version v1.30.2+rke2r1 "))
+        let refused = try await joiner.run("systemctl start rke2-server; echo \"start=$?\"; journalctl -u rke2-server -n 5", timeout: 60)
+        #expect(refused.stdoutText.contains("start=1") && refused.stdoutText.contains("cannot run beside server lab122 at v1.28.11+rke2r1"),
+                "\(refused.stdoutText)")
+        _ = try await joiner.run("systemctl stop rke2-server")
+        _ = try await joiner.run("sed -i 's/v1.30.2+rke2r1/v1.29.6+rke2r1/g' /usr/local/bin/rke2")
+        // The refused attempt held the member-add lock for a moment: RKE2's restarts (Restart=always) retry.
+        _ = try await joiner.run("systemctl start --no-block rke2-server")
+        var state = ""
+        for _ in 0..<120 where state != "active" {
+            state = try await joiner.run("systemctl is-active rke2-server").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            if state != "active" { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        #expect(state == "active", "one minor version away joins")
+        _ = try await joiner.run("systemctl stop rke2-server")
+        _ = try await first.run("systemctl stop rke2-server")
     }
 
     @Test func theAPICertificateCarriesOnlyTheConfiguredNames() async throws {

@@ -168,7 +168,7 @@ class Controllers:
         for node in nodes:
             name = node["metadata"]["name"]
             heartbeat = cluster.node_index.get(name, 0)
-            registered = self.since(node, "registered")
+            registered = min(self.since(node, "registered"), time.time() - cluster.node_restarts.get(name, 0))
             ready = registered >= NODE_READY_SECONDS and time.time() - heartbeat < NODE_LOST_SECONDS
             status = dict(node.get("status") or {})
             reason, message = ("KubeletReady", "kubelet is posting ready status") if ready else \

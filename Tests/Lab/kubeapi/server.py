@@ -36,6 +36,8 @@ from .store import Cluster, StatusError
 CLUSTERS = {}
 CLUSTERS_LOCK = threading.Lock()
 NODE_CLUSTER = {}  # node name -> cluster id, for fault switches addressed by node
+LIFECYCLE = []  # every start, ready and stop the RKE2 doubles report, oldest first (tests read them)
+LIFECYCLE_LOCK = threading.Lock()
 STANDALONE = {"cluster": None}  # the one cluster of --tcp mode: requests need no X-Lab-Cluster there
 REQUESTS = {}  # cluster id -> {"total": n, "METHOD": n, "userAgents": {agent: n}}
 REQUESTS_LOCK = threading.Lock()
@@ -433,7 +435,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/_lab/etcd" and method == "POST":  # an RKE2 double asks whether it is still an etcd member
             state = cluster(request["cluster"])
             with state.lock:
-                return self.reply(200, {"members": sorted(state.etcd_members)})
+                nodes = state.bucket(state.registry.find("", "v1", "nodes"))
+                # The versions of the servers' Nodes: a server refuses to start too far from them.
+                versions = {n: nodes[("", n)]["status"]["nodeInfo"]["kubeletVersion"] for n in state.etcd_members if ("", n) in nodes}
+                return self.reply(200, {"members": sorted(state.etcd_members), "versions": versions})
+        if path == "/_lab/etcd-snapshot" and method == "POST":  # `rke2 etcd-snapshot save`: the cluster's state
+            state = cluster(request["cluster"])
+            with state.lock:
+                return self.reply(200, {"snapshot": state.snapshot(), "revision": state.revision})
+        if path == "/_lab/etcd-restore" and method == "POST":  # `rke2 server --cluster-reset --cluster-reset-restore-path`
+            state = cluster(request["cluster"])
+            with state.lock:
+                state.restore(request["snapshot"], request["node"])
+                return self.reply(200, {"revision": state.revision})
+        if path == "/_lab/lifecycle" and method == "POST":  # an RKE2 double records a start or a stop
+            with LIFECYCLE_LOCK:
+                if request.get("event"):
+                    LIFECYCLE.append({"node": request["node"], "event": request["event"], "version": request.get("version", ""),
+                                      "role": request.get("role", ""), "time": time.time()})
+                    return self.reply(200, {})
+                # A listing, for tests: the records of these nodes since a time.
+                nodes, since = set(request.get("nodes", [])), float(request.get("since", 0))
+                return self.reply(200, {"events": [e for e in LIFECYCLE if e["node"] in nodes and e["time"] >= since]})
         if path == "/_lab/clusters" and method == "GET":
             with CLUSTERS_LOCK:
                 summary = {cid: {"nodes": sorted(c.node_index), "revision": c.revision} for cid, c in CLUSTERS.items()}
@@ -457,6 +480,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state.node_index[name] = time.time()
             if request.get("role") == "server" and not present:
                 state.etcd_members.add(name)
+            if present and boot and state.node_boots.get(name) != boot:
+                # A restarted kubelet (a new RKE2 process, perhaps a new version) updates its nodeInfo and
+                # reports NotReady until its runtime is up again, as after a real kubelet restart.
+                state.node_boots[name] = boot
+                node = state.bucket(nodes)[("", name)]
+                info = dict(node["status"]["nodeInfo"], kubeletVersion=request.get("version", ""))
+                state.node_restarts[name] = time.time()
+                state.set_status(nodes, node, dict(node["status"], nodeInfo=info), manager="rke2")
             if not present:
                 state.node_boots[name] = boot
                 labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
@@ -473,7 +504,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     node["metadata"]["finalizers"] = [ETCD_FINALIZER]
                 node["status"] = {
                     "addresses": [{"type": "InternalIP", "address": a} for a in request.get("addresses", [])] + [{"type": "Hostname", "address": name}],
-                    "nodeInfo": {"kubeletVersion": request.get("version", "").split("+")[0], "operatingSystem": "linux", "architecture": "amd64",
+                    "nodeInfo": {"kubeletVersion": request.get("version", ""), "operatingSystem": "linux", "architecture": "amd64",
                                  "containerRuntimeVersion": "containerd://1.7.17-k3s1"},
                     "conditions": []}
                 state.put_system(nodes, node, manager="rke2")

@@ -1,7 +1,9 @@
 """One cluster's objects and the API semantics Parvester relies on: create, read, list, update, merge
 patch, server-side apply, delete, with resourceVersion, generation and managedFields as the real API
 server keeps them, and the Status errors it answers with."""
+import base64
 import copy
+import pickle
 import json
 import re
 import threading
@@ -95,6 +97,7 @@ class Cluster:
         self.node_boots = {}  # node name -> the boot id of the RKE2 process that registered it
         self.etcd_members = set()  # server node names with an etcd member (see controllers.etcd_members)
         self.etcd_removing = None  # (node name, since) of the member removal in progress
+        self.node_restarts = {}  # node name -> when its RKE2 process last restarted (NotReady for a moment)
         self.events = []  # (revision, type, resource key, namespace, object) for watches, newest last
         self.changed = threading.Condition(self.lock)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
@@ -102,6 +105,30 @@ class Cluster:
         self.put_system(self.builtin("", "v1", "services"), {
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver"}},
             "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}})
+
+    # ------------------------------------------------------------------------------ etcd snapshots
+
+    SNAPSHOT_FIELDS = ("objects", "managers", "revision", "node_boots")
+
+    def snapshot(self):
+        """What an etcd snapshot holds: every object (Nodes included), their managers, the served CRDs
+        and the revision; as text (base64 of a pickle), for the RKE2 double to write to a file."""
+        state = {name: getattr(self, name) for name in self.SNAPSHOT_FIELDS}
+        state["extra"] = self.registry.extra
+        return base64.b64encode(pickle.dumps(state)).decode()
+
+    def restore(self, text, node):
+        """`--cluster-reset-restore-path`: the objects as the snapshot had them, and an etcd cluster of one
+        member, the restoring server (the others must clear their data and join again)."""
+        state = pickle.loads(base64.b64decode(text))
+        for name in self.SNAPSHOT_FIELDS:
+            setattr(self, name, state[name])
+        self.registry.extra = state["extra"]
+        self.etcd_members = {node}
+        self.etcd_removing = None
+        self.events = []  # watches resume from a relist, as after a real restore
+        self.revision += 1
+        self.changed.notify_all()
 
     # ------------------------------------------------------------------------------------ basics
 

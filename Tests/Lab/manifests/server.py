@@ -14,7 +14,9 @@ and Deployment) from release-generated/ here:
 
 Like GitHub, release downloads under /github.com/ answer with a redirect (to /objects.githubusercontent.com/),
 so a client that does not follow redirects fails here too. /images/lab-disk.qcow2 is a small disk image
-for CDI imports. RKE2's release downloads are served for the lab's version only (anything else is 404):
+for CDI imports. Local Path Provisioner's file for a version ending in `-lab.without-role` lacks the
+namespaced Role and RoleBinding (a lab-only release, for tests of a version bump that drops objects).
+RKE2's release downloads are served for the lab's versions only (anything else is 404):
 
   /github.com/rancher/rke2/releases/download/VERSION/FILE   (rke2.linux-amd64.tar.gz, sha256sum-amd64.txt, ...)
   /get.rke2.io   the lab's install script, which downloads from the path above when run without
@@ -24,7 +26,7 @@ which tests read. Tests run side by side, so a mirror URL may start with /_/TAG/
 that prefix for routing (keeping it in redirects) and the access log shows it, so a test counts only
 its own requests.
 
-  server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG ARTIFACTS_DIR RKE2_VERSION
+  server.py ADDRESS HTTP_PORT HTTPS_PORT CERT KEY ACCESS_LOG VERSION=ARTIFACTS_DIR[,VERSION=ARTIFACTS_DIR...]
 """
 import hashlib
 import http.server
@@ -82,7 +84,15 @@ def release_file(name, version):
         crd = next(d for d in documents(upstream("cdi-crds.yaml")) if re.search(r"^  name: cdis\.cdi\.kubevirt\.io$", d, flags=re.M))
         namespace, rest = documents(generated("cdi-operator-parts.yaml"))[0], documents(generated("cdi-operator-parts.yaml"))[1:]
         return "---\n".join(part.strip("\n") + "\n" for part in [namespace, crd] + rest)
+    if name == "local-path-storage.yaml" and version.endswith(WITHOUT_ROLE):
+        # A lab-only release that no longer has the namespaced Role and RoleBinding: what a release that
+        # drops objects looks like, for tests of a component's version bump.
+        kept = [d for d in documents(upstream(name)) if not re.search(r"^kind: (Role|RoleBinding)$", d, flags=re.M)]
+        return "---\n".join(d.strip("\n") + "\n" for d in kept)
     return upstream(name)
+
+
+WITHOUT_ROLE = "-lab.without-role"
 
 
 def manifest(path):
@@ -97,7 +107,7 @@ def manifest(path):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     access_log = None
-    artifacts = None
+    releases = {}  # RKE2 version -> its artifacts directory
 
     def log_message(self, *args):
         pass
@@ -127,7 +137,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/get.rke2.io":
             scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
             host = f"{scheme}://{self.server.server_address[0]}:{self.server.server_address[1]}"
-            script = open(f"{self.artifacts}/install.sh").read().replace("@RELEASES@", host + prefix + RKE2_RELEASES)
+            script = open(f"{next(iter(self.releases.values()))}/install.sh").read().replace("@RELEASES@", host + prefix + RKE2_RELEASES)
             return self.send(200, script.encode(), "text/plain")
         release = self.rke2_release(path)
         if release:
@@ -147,12 +157,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def rke2_release(self, path):
-        """The bytes of an RKE2 release download of the lab's version (GitHub redirects these too)."""
+        """The bytes of an RKE2 release download of one of the lab's versions (GitHub redirects these too)."""
         path = urllib.parse.unquote(path[len(REDIRECTED):] if path.startswith(REDIRECTED) else path)
         match = re.fullmatch(re.escape(RKE2_RELEASES) + r"/([^/]+)/([^/]+)", path)
-        if not match or match.group(1) != self.rke2_version or match.group(2) not in ARTIFACTS:
+        if not match or match.group(1) not in self.releases or match.group(2) not in ARTIFACTS:
             return None
-        with open(f"{self.artifacts}/{match.group(2)}", "rb") as f:
+        with open(f"{self.releases[match.group(1)]}/{match.group(2)}", "rb") as f:
             return f.read()
 
 
@@ -163,11 +173,12 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main(argv):
-    address, http_port, https_port, cert, key, access_log, artifacts, rke2_version = argv
+    address, http_port, https_port, cert, key, access_log, releases = argv
     if not os.path.isdir(UPSTREAM):
         raise SystemExit(f"manifests: the components' release files are not at {UPSTREAM} (the project's shared/ folder, "
                          "beside the checkout; or set PARVESTER_UPSTREAM_MANIFESTS)")
-    Handler.access_log, Handler.artifacts, Handler.rke2_version = access_log, artifacts, rke2_version
+    Handler.access_log = access_log
+    Handler.releases = dict(pair.split("=", 1) for pair in releases.split(","))
     plain = Server((address, int(http_port)), Handler)
     secure = Server((address, int(https_port)), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
