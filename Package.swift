@@ -27,13 +27,17 @@ let package = Package(
         .systemLibrary(
             name: "CLibCrypto", path: "Sources/CLibCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
+        // libcurl and libssh2 already link it; Parvester reads RKE2's airgap tarball with it (its version).
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
         // Swift cannot call C variadic functions such as curl_easy_setopt; this shim gives them fixed signatures.
         .target(name: "CCurlShim", dependencies: ["CCurl"], path: "Sources/CCurlShim"),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "SSH", dependencies: ["CLibSSH2"]),
         .target(name: "Kube", dependencies: ["CCurl", "CCurlShim", "YAML"]),
-        .target(name: "ParvesterCore", dependencies: ["YAML", "SSH", "Kube", "CLibCrypto"]),
+        .target(name: "ParvesterCore", dependencies: ["YAML", "SSH", "Kube", "CLibCrypto", "CZlib"]),
         .executableTarget(
             name: "parvester",
             dependencies: [

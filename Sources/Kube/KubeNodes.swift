@@ -9,6 +9,9 @@ public struct KubeNodeInfo: Sendable {
     public var unschedulable: Bool
     public var finalizers: [String]
     public var deleting: Bool
+    /// `status.nodeInfo.kubeletVersion`: on RKE2 the release, `v1.28.11+rke2r1`.
+    public var kubeletVersion: String
+    public var annotations: [String: String]
 
     /// RKE2 labels its servers control-plane and etcd.
     public var isServer: Bool { labels["node-role.kubernetes.io/control-plane"] == "true" || labels["node-role.kubernetes.io/etcd"] == "true" }
@@ -18,9 +21,11 @@ public struct KubeNodeInfo: Sendable {
         self.name = name
         labels = meta["labels"] as? [String: String] ?? [:]
         finalizers = meta["finalizers"] as? [String] ?? []
+        annotations = meta["annotations"] as? [String: String] ?? [:]
         deleting = meta["deletionTimestamp"] != nil
         let status = item["status"] as? [String: Any] ?? [:]
         internalAddresses = ((status["addresses"] as? [[String: Any]]) ?? []).filter { $0["type"] as? String == "InternalIP" }.compactMap { $0["address"] as? String }
+        kubeletVersion = (status["nodeInfo"] as? [String: Any])?["kubeletVersion"] as? String ?? ""
         let conditions = (status["conditions"] as? [[String: Any]]) ?? []
         ready = conditions.first { $0["type"] as? String == "Ready" }?["status"] as? String ?? "Unknown"
         unschedulable = (item["spec"] as? [String: Any])?["unschedulable"] as? Bool ?? false

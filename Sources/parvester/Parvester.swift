@@ -14,5 +14,5 @@ struct Parvester: AsyncParsableCommand {
             64 the command line is wrong.
             """,
         version: ParvesterVersion.current,
-        subcommands: [ValidateCommand.self, CheckCommand.self, PlanCommand.self, UpCommand.self, RemoveCommand.self, ResetCommand.self, KubeconfigCommand.self, ApplyCommand.self, StatusCommand.self, FetchCommand.self, ImageCommand.self, VMCommand.self, RenderCommand.self, VersionCommand.self])
+        subcommands: [ValidateCommand.self, CheckCommand.self, PlanCommand.self, UpCommand.self, UpgradeCommand.self, RemoveCommand.self, ResetCommand.self, SnapshotCommand.self, CertsCommand.self, KubeconfigCommand.self, ApplyCommand.self, StatusCommand.self, FetchCommand.self, ImageCommand.self, VMCommand.self, RenderCommand.self, VersionCommand.self])
 }

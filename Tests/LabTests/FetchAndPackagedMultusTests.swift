@@ -65,12 +65,27 @@ struct FetchAndPackagedMultusTests {
         #expect(second.status == 0 && Set(second.outcomes.values) == ["unchanged"], "\(second.outcomes)")
         #expect(try identities(artifacts) == before)
 
-        // A damaged archive is fetched again; the offline check then passes.
+        // A damaged archive is put back from the version's copy in the cache; the offline check then passes.
         try Data("truncated".utf8).write(to: URL(fileURLWithPath: "\(artifacts)/rke2.linux-amd64.tar.gz"))
         let repaired = try fetch(cluster, cache: cache)
-        #expect(repaired.outcomes["rke2.linux-amd64.tar.gz"] == "fetched" && repaired.outcomes["install.sh"] == "unchanged")
+        #expect(repaired.outcomes["rke2.linux-amd64.tar.gz"] == "from-cache" && repaired.outcomes["install.sh"] == "unchanged", "\(repaired.outcomes)")
         let offlineCheck = try fetch(cluster, ["--offline"], cache: cache)
         #expect(offlineCheck.status == 0 && Set(offlineCheck.outcomes.values) == ["cached"], "\(offlineCheck.stdout)")
+
+        // Another version: only downloaded files carry its name, and going back needs no network.
+        let newer = "v1.29.6+rke2r1", newerArtifacts = try #require(lab.artifacts_by_version[newer])
+        cluster.clusterExtra = "  version: \"\(newer)\""
+        try cluster.writeInventory()
+        let stale = try fetch(cluster, ["--offline"], cache: cache)
+        #expect(stale.status == 1 && (stale.json["error"] as? String ?? "").contains("holds RKE2 v1.28.11+rke2r1's artifacts, not \(newer)'s"), "the old files are not \(newer)'s: \(stale.stdout)")
+        let other = try fetch(cluster, cache: cache)
+        #expect(other.status == 0 && other.outcomes["rke2.linux-amd64.tar.gz"] == "fetched", "\(other.stdout)")
+        #expect(try Lab.local(["sha256sum", "\(artifacts)/rke2.linux-amd64.tar.gz"]).prefix(64) == (try Lab.local(["sha256sum", "\(newerArtifacts)/rke2.linux-amd64.tar.gz"])).prefix(64))
+        cluster.clusterExtra = ""
+        try cluster.writeInventory()
+        let back = try fetch(cluster, ["--offline"], cache: cache)
+        #expect(back.status == 0 && back.outcomes["rke2.linux-amd64.tar.gz"] == "from-cache", "\(back.stdout)")
+        #expect(try Lab.local(["sha256sum", "\(artifacts)/rke2.linux-amd64.tar.gz"]).prefix(64) == (try Lab.local(["sha256sum", "\(lab.artifacts)/rke2.linux-amd64.tar.gz"])).prefix(64))
 
         // A cluster from what was fetched alone, with RKE2's Multus.
         let up = try await cluster.up(["--output", "json", "--offline"], environment: ["PARVESTER_CACHE_DIR": cache])

@@ -5,10 +5,12 @@ public enum UpAction {
     public static let agentBatchSize = 50
 
     public static func make(_ inventory: Inventory, prune: Bool = false, removal: RemovalSettings = RemovalSettings()) -> Action {
-        let nodes: [any Phase] = [
-            LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(), PushConfigPhase(), InstallPhase(),
-            StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(), WaitNodesReadyPhase(),
-            LabelNodesPhase(), StrayNodesPhase(prune: prune, settings: removal),
+        // Nodes already in the cluster change version or configuration in the roll (see UpgradeAction);
+        // install and start then only bring up the nodes that are new.
+        let nodes: [any Phase] = [LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase()]
+            + UpgradeAction.checkPhases() + UpgradeAction.rollPhases() + [
+            InstallPhase(), StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(),
+            WaitNodesReadyPhase(), LabelNodesPhase(), StrayNodesPhase(prune: prune, settings: removal),
         ] + RemoveAction.removalPhases(removal)
         let cluster: [any Phase] = inventory.enabledComponents.map { ComponentPhase(component: $0) }
             + [CNIPluginsPhase(), NetworksPhase(), ImagesPhase(), VirtualMachinesPhase(), StrayObjectsPhase(prune: prune)]

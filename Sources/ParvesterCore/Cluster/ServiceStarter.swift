@@ -19,6 +19,7 @@ enum ServiceStarter {
         try await context.run(node, "systemctl enable \(quoted) && \(stop)systemctl start --no-block \(quoted)",
                               summary: "systemctl enable \(unit) && \(wasActive ? "systemctl stop \(unit) && " : "")systemctl start --no-block \(unit)")
         try await waitActive(context, node, unit: unit)
+        if RestartMarker.isPresent(context.facts(node)) { try await RestartMarker.clear(context, node) }
         return .changed(wasActive ? "restarted (its configuration changed)" : "started")
     }
 

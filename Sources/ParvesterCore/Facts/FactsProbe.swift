@@ -40,6 +40,7 @@ enum FactsProbe {
             done
             set --; for f in \(files); do [ -f "$f" ] && set -- "$@" "$f"; done
             [ -s \(TokenResolver.nodeTokenPath) ] && echo "token${t}present"
+            [ -e \(NodeFacts.agentJoinedPath) ] && echo "agentjoined${t}yes"
             \(readToken ? "[ -s \(TokenResolver.nodeTokenPath) ] && { read -r tv < \(TokenResolver.nodeTokenPath); echo \"tokenvalue${t}$tv\"; }" : ":")
             for d in /sys/class/net/*; do
               n=${d##*/}; f=0; read -r f < "$d/flags" 2>/dev/null; b=no; [ -d "$d/bridge" ] && b=yes
@@ -115,6 +116,7 @@ enum FactsProbe {
         case "states": for (i, unit) in units.enumerated() { facts.active[unit] = i < fields.count ? fields[i] : "unknown" }
         case "enabled" where fields.count >= 1: facts.enabled[fields[0]] = fields.count > 1 ? fields[1] : "unknown"
         case "token": facts.hasNodeToken = true
+        case "agentjoined": facts.agentJoined = true
         // Read from stdout (never a command line); masked from every output once known.
         case "tokenvalue" where !value.isEmpty: facts.nodeToken = Secret(value)
         // SSH_CONNECTION: client address, client port, server address, server port.

@@ -19,6 +19,10 @@ public struct NodeFacts: Sendable, Equatable {
     /// sha256 of each managed file that exists.
     public var fileHashes: [String: String] = [:]
     public var hasNodeToken = false
+    /// The agent's kubelet client certificate: RKE2 writes it when an agent joins, so the node belongs to a
+    /// cluster even while its service is stopped.
+    public var agentJoined = false
+    static let agentJoinedPath = "/var/lib/rancher/rke2/agent/client-kubelet.crt"
     /// The initial server's node-token, read by the same probe (nil elsewhere).
     public var nodeToken: Secret?
     public var links: [String: Link] = [:]

@@ -20,6 +20,8 @@ public struct Inventory: Sendable {
     /// `components.mirror`: release downloads (manifests, and RKE2's artifacts for `fetch`) go through it.
     public var componentsMirror: String? = nil
     public var warnings: [InventoryWarning] = []
+    /// `upgrade:`: how version changes and restarts roll over the nodes.
+    public var upgrade = UpgradeSettings()
     /// `components.cdi.uploadProxyURL`: where this machine reaches CDI's upload proxy; nil asks CDI.
     public var uploadProxyURL: String? = nil
     /// `components.cdi.uploadProxyNodePort`: where `up` exposes the upload proxy when CDI reports no URL.

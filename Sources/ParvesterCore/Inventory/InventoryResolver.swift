@@ -78,13 +78,17 @@ struct InventoryResolver {
         // Document order; problems at the same position keep the order they were found in.
         problems = problems.enumerated().sorted { ($0.element.mark, $0.offset) < ($1.element.mark, $1.offset) }.map(\.element)
         guard problems.isEmpty else { return nil }
-        return Inventory(
+        var inventory = Inventory(
             file: file, cluster: cluster, nodes: nodes, bridge: bridge, components: components,
             networks: networks, images: images, vms: vms,
             templatesDirectory: spec.templates.map { LocalPath.resolve($0, relativeTo: baseDirectory) },
             concurrency: spec.ssh?.concurrency ?? Inventory.defaultConcurrency, componentsMirror: spec.components?.mirror,
             warnings: warnings, uploadProxyURL: spec.components?.cdi?.uploadProxyURL,
             uploadProxyNodePort: spec.components?.cdi?.uploadProxyNodePort ?? Inventory.defaultUploadProxyNodePort)
+        let defaults = UpgradeSettings()
+        inventory.upgrade = UpgradeSettings(maxUnavailable: spec.upgrade?.maxUnavailable ?? defaults.maxUnavailable,
+                                            drain: spec.upgrade?.drain ?? defaults.drain, vms: spec.upgrade?.vms ?? defaults.vms)
+        return inventory
     }
 
     // MARK: - cluster

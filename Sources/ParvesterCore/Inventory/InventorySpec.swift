@@ -14,7 +14,15 @@ struct InventorySpec: Decodable {
     var images: [ImageSpec]?
     var vms: [VMSpec]?
     var templates: String?
-    enum CodingKeys: String, CodingKey, CaseIterable { case cluster, ssh, nodes, bridge, components, networks, images, vms, templates }
+    var upgrade: UpgradeSpec?
+    enum CodingKeys: String, CodingKey, CaseIterable { case cluster, ssh, nodes, bridge, components, networks, images, vms, templates, upgrade }
+}
+
+struct UpgradeSpec: Decodable {
+    var maxUnavailable: MaxUnavailable?
+    var drain: Bool?
+    var vms: RemovalSettings.VMPolicy?
+    enum CodingKeys: String, CodingKey, CaseIterable { case maxUnavailable, drain, vms }
 }
 
 struct ClusterSpec: Decodable {

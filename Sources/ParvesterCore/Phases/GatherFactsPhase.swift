@@ -34,5 +34,5 @@ struct ManagedFiles {
 
     var bridgeUnitName: String { BridgeUnitRenderer(inventory: inventory).unitName }
     var bridgeUnit: String { "/etc/systemd/system/" + bridgeUnitName }
-    var all: [String] { [RKE2ConfigRenderer.configPath, RKE2ConfigRenderer.joinConfigPath, bridgeUnit] }
+    var all: [String] { [RKE2ConfigRenderer.configPath, RKE2ConfigRenderer.joinConfigPath, bridgeUnit, RestartMarker.path] }
 }

@@ -15,7 +15,7 @@ struct JoinServersPhase: Phase {
     func run(_ context: RunContext) async throws {
         for node in context.healthy(context.inventory.joiningServers) {
             await context.step(id, node) {
-                let done = try await ServiceStarter.ensureRunning(context, node, unit: "rke2-server", restart: context.configChanged(node))
+                let done = try await ServiceStarter.ensureRunning(context, node, unit: "rke2-server", restart: context.needsRestart(node))
                 try await NodeReadiness.wait(context, for: [node.name])
                 return done
             }
@@ -42,7 +42,7 @@ struct JoinAgentsPhase: Phase {
             let batch = Array(agents[start..<min(start + UpAction.agentBatchSize, agents.count)])
             await context.forEach(batch, width: UpAction.agentBatchSize) { node in
                 await context.step(id, node) {
-                    return try await ServiceStarter.ensureRunning(context, node, unit: "rke2-agent", restart: context.configChanged(node))
+                    return try await ServiceStarter.ensureRunning(context, node, unit: "rke2-agent", restart: context.needsRestart(node))
                 }
             }
         }

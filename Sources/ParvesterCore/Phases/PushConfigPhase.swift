@@ -1,7 +1,8 @@
 import SSH
 
 /// Writes each node's RKE2 configuration, atomically and 0600, only where its content differs. A node
-/// whose configuration changed is restarted by the start and join phases.
+/// whose configuration changed is restarted: by the roll when it is in the cluster, else by the start
+/// and join phases.
 struct PushConfigPhase: Phase {
     let id = "push-config"
     let title = "Push RKE2 config"
@@ -34,6 +35,7 @@ struct PushConfigPhase: Phase {
 
     func describe(_ context: RunContext) async throws {
         guard let token = try await resolveToken(context) else { return }
+        try await refuseImmutableChanges(context, token: token)
         await context.forEach(context.healthy(context.inventory.nodes)) { node in
             await context.step(id, node) {
                 let changes = try changes(context, node, token: token)
@@ -51,10 +53,15 @@ struct PushConfigPhase: Phase {
 
     func run(_ context: RunContext) async throws {
         guard let token = try await resolveToken(context) else { return }
+        try await refuseImmutableChanges(context, token: token)
         await context.forEach(context.healthy(context.inventory.nodes)) { node in
             await context.step(id, node) {
                 let changes = try changes(context, node, token: token)
                 guard !changes.isEmpty else { return .unchanged }
+                // A running service reads the files only when restarted: say so on the node first.
+                if FactsProbe.units.contains(where: { context.facts(node)?.isActive($0) == true }) {
+                    try await RestartMarker.set(context, node)
+                }
                 for file in changes.files { try await context.write(file, to: node) }
                 if changes.removeJoinFile {
                     try await context.run(node, "rm -f -- \(ShellQuote.quote(RKE2ConfigRenderer.joinConfigPath))")
@@ -66,6 +73,23 @@ struct PushConfigPhase: Phase {
         }
         if context.hasFailed(context.inventory.initialServer) {
             throw RunAbort("the initial server's configuration could not be written")
+        }
+    }
+
+    /// Before any file is written: a running server whose config.yaml would change one of the options a
+    /// cluster cannot change stops the run (the options must be equal on all servers, so one server's
+    /// file tells).
+    private func refuseImmutableChanges(_ context: RunContext, token: Secret) async throws {
+        let running = context.healthy(context.inventory.servers).filter { context.facts($0)?.isActive("rke2-server") == true }
+        for node in running {
+            guard let file = try changes(context, node, token: token).files.first(where: { $0.path == RKE2ConfigRenderer.configPath }),
+                  context.facts(node)?.fileHashes[file.path] != nil else { continue }
+            let current = String(decoding: try await context.read(file.path, from: node), as: UTF8.self)
+            let problems = ImmutableRKE2Options.changes(current: current, next: file.content, file: "\(node.name):\(file.path)")
+            if !problems.isEmpty {
+                throw RunAbort(problems.joined(separator: "\n") + "\nChange cluster.rke2Config back; nothing was changed")
+            }
+            return
         }
     }
 

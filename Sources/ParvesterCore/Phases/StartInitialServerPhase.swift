@@ -26,7 +26,7 @@ struct StartInitialServerPhase: Phase {
     func run(_ context: RunContext) async throws {
         let node = context.inventory.initialServer
         await context.step(id, node) {
-            let done = try await ServiceStarter.ensureRunning(context, node, unit: "rke2-server", restart: context.configChanged(node))
+            let done = try await ServiceStarter.ensureRunning(context, node, unit: "rke2-server", restart: context.needsRestart(node))
             // A server left running as it was still has the token the facts saw.
             let untouched = if case .unchanged = done { context.facts(node)?.hasNodeToken == true } else { false }
             if !untouched {
@@ -82,7 +82,7 @@ enum KubeconfigSource {
 enum DryRun {
     static func service(_ context: RunContext, _ node: Node, unit: String) -> RunContext.Done {
         let active = context.facts(node)?.isActive(unit) ?? false
-        if active && !context.configChanged(node) { return .unchanged }
+        if active && !context.needsRestart(node) { return .unchanged }
         return .changed(active ? "would restart \(unit) (configuration changed)" : "would start \(unit)")
     }
 }

@@ -15,7 +15,7 @@ struct ClusterAccessPhase: ReadOnlyPhase {
         let node = context.inventory.initialServer
         let result = await context.step(id, node) {
             do {
-                return try await reach(context, node)
+                return try await Self.reach(context, node)
             } catch where !required {
                 context.updateCluster { $0.kube = nil; $0.discovery = nil }
                 return .ok("the API does not answer (\(RunContext.describe(error))); going on without it")
@@ -24,7 +24,8 @@ struct ClusterAccessPhase: ReadOnlyPhase {
         if !result.succeeded { throw RunAbort("the cluster's API cannot be reached; nothing was changed") }
     }
 
-    private func reach(_ context: RunContext, _ node: Node) async throws -> RunContext.Done {
+    /// The API through the local kubeconfig when it answers, else through the one on `node`.
+    static func reach(_ context: RunContext, _ node: Node) async throws -> RunContext.Done {
         let state = context.options.stateDirectory
         if let data = state.read(state.kubeconfigPath),
            let local = try? Kubeconfig(text: String(decoding: data, as: UTF8.self), source: state.kubeconfigPath),

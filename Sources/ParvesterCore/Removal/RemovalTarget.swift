@@ -1,9 +1,10 @@
 import Foundation
 import Kube
+import YAML
 
 /// How a removal treats what stands in its way.
 public struct RemovalSettings: Sendable {
-    public enum VMPolicy: String, Sendable { case refuse, stop }
+    public enum VMPolicy: String, Sendable, YAMLChoice { case refuse, stop }
     /// VMs running on a node to remove: local-path disks cannot live-migrate, so they are stopped or refused.
     public var vms: VMPolicy = .refuse
     /// Remove a node that does not answer over SSH from the cluster anyway, leaving it dirty.

@@ -33,6 +33,10 @@ public struct RunResult: Sendable, Encodable {
     /// Remarks for the reader: nodes and objects of this cluster the inventory no longer names, what a
     /// removal left behind, where the token was kept.
     public var notices: [String]
+    /// What read-only actions found: the etcd snapshots on the servers (`snapshot list`), and the servers'
+    /// certificates (`certs check`); nil when the action does not read them.
+    public var snapshots: [RemoteSnapshot]? = nil
+    public var certificates: [CertificateExpiry]? = nil
 }
 
 /// Runs an action's phases in order, one after another; a phase that cannot let the run go on throws
@@ -59,13 +63,16 @@ public enum ActionRunner {
         let failed = context.failedNodes
         let steps = context.report.all
         let state = context.options.stateDirectory
-        let result = RunResult(
+        var result = RunResult(
             action: action.name, cluster: context.inventory.cluster.name, plan: context.planning,
             ok: aborted == nil && failed.isEmpty && !steps.contains { $0.outcome == .failed },
             aborted: aborted, failedNodes: failed, changed: context.report.changedCount,
             seconds: Date().timeIntervalSince(started),
             kubeconfig: FileManager.default.fileExists(atPath: state.kubeconfigPath) ? state.kubeconfigPath : nil, steps: steps,
             notices: context.report.notices)
+        let cluster = context.cluster
+        if action.phases.contains(where: { $0 is SnapshotListPhase }) { result.snapshots = cluster.remoteSnapshots }
+        if action.phases.contains(where: { $0 is CertificatesPhase }) { result.certificates = cluster.certificates }
         if !context.planning, action.recordsLastRun, let json = try? JSONEncoder().encode(result) {
             try? state.write(json, to: state.lastRunPath)
         }

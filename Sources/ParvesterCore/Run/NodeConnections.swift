@@ -6,11 +6,13 @@ import Foundation
 final class NodeConnections: @unchecked Sendable {
     private let lock = NSLock()
     private var outcomes: [String: Bool] = [:]
+    private var connecting: Set<String> = []
     private var waiters: [String: [CheckedContinuation<Bool, Never>]] = [:]
     private var all: Task<Void, Never>?
 
     /// Starts the `connect` step of each node (at most the inventory's concurrency at once).
     func start(_ context: RunContext, nodes: [Node], phase: String) {
+        lock.withLock { connecting = Set(nodes.map(\.name)) }
         all = Task {
             await context.forEach(nodes) { node in
                 let ok = await context.step(phase, node) {
@@ -27,6 +29,8 @@ final class NodeConnections: @unchecked Sendable {
         await withCheckedContinuation { continuation in
             let done: Bool? = lock.withLock {
                 if let outcome = outcomes[node.name] { return outcome }
+                // An action that connects to some nodes only (the servers, for snapshots) never reaches the others.
+                if !connecting.contains(node.name) { return false }
                 waiters[node.name, default: []].append(continuation)
                 return nil
             }

@@ -8,6 +8,13 @@ public struct NodeState: Sendable {
     public var configChanged = false
     /// install-rke2 put another version in place.
     public var versionChanged = false
+    /// The node is a member of the cluster already (its Node exists, or RKE2 runs): version changes and
+    /// restarts reach it through the roll, not through install and start.
+    public var inCluster = false
+    /// The RKE2 version the node runs: its Node's kubeletVersion, else the installed binary's.
+    public var runningVersion: String?
+    /// Its Node carries a roll's marks (its cordon, the VMs it stopped): an interrupted roll left them.
+    public var cordonedByRoll = false
     /// Why the node dropped out of the run (phase: message); later phases skip it.
     public var failure: String?
 }
@@ -24,6 +31,12 @@ public struct ClusterState: Sendable {
     public var removals: [RemovalTarget] = []
     /// Nodes left dirty: removed from the cluster, but not cleaned (they did not answer).
     public var leftDirty: [String] = []
+    /// The snapshot `snapshot restore` restores: on the initial server, or (node "local") in the state directory.
+    public var restoreSource: RemoteSnapshot?
+    /// RKE2's certificates on the servers and when they expire (`certs check`).
+    public var certificates: [CertificateExpiry] = []
+    /// The etcd snapshots found on the servers (`snapshot list`).
+    public var remoteSnapshots: [RemoteSnapshot] = []
     /// The Nodes as label-nodes read them (one LIST serves it and stray-nodes).
     public var liveNodes: [KubeNodeInfo]?
 }

@@ -9,7 +9,8 @@ struct FetchCommand: AsyncParsableCommand {
         discussion: """
             Fetches the release manifests of every enabled component into the manifest cache, checking \
             the inventory's sha256 pins, and, for an airgap install, RKE2's artifacts for cluster.version \
-            into cluster.install.artifactsDir, each archive checked against the release's sha256sum file. \
+            into the cache (one directory per version) and from there into cluster.install.artifactsDir, each \
+            archive checked against the release's sha256sum file. \
             components.mirror applies to all of it. What is already there and right is left alone.
 
             With --offline nothing is downloaded: it checks that the cache and the artifacts directory hold \
@@ -64,7 +65,7 @@ struct FetchCommand: AsyncParsableCommand {
             }
             if let artifactsDir {
                 let fetcher = RKE2ArtifactFetcher(version: inventory.cluster.version, directory: artifactsDir,
-                                                  mirror: inventory.componentsMirror)
+                                                  mirror: inventory.componentsMirror, cache: cache.directory + "/rke2")
                 let files = offline ? try fetcher.verify() : try await fetcher.fetch { name, received, total in
                     progress?.transfer(target: "rke2", file: name, sent: received, total: total)
                 }

@@ -73,6 +73,7 @@ struct StatusCommand: AsyncParsableCommand {
                 lines.append(Line(kind: "vm", name: "\(vm.namespace)/\(vm.name)", ready: ready, detail: found?.status ?? "missing"))
             }
         }
+        if let inventory = cluster.inventory { lines.append(await certificates(inventory, terminal: terminal)) }
         switch outputOptions.output {
         case .json:
             terminal.print(try JSONOutput.encodeList(lines))
@@ -84,5 +85,22 @@ struct StatusCommand: AsyncParsableCommand {
             }
         }
         if lines.contains(where: { !$0.ready }) { throw ExitCodes.failure }
+    }
+
+    /// The servers' certificate that expires first (read over SSH, as `certs check` does): not ready once
+    /// expired, a warning under 30 days.
+    private func certificates(_ inventory: Inventory, terminal: Terminal) async -> Line {
+        let state = target.stateDir.map { StateDirectory(path: $0) } ?? StateDirectory.default(cluster: inventory.cluster.name)
+        let context = RunContext(inventory: inventory, options: RunOptions(waitTimeout: 60, stateDirectory: state, commandTimeout: 60), observer: nil)
+        let result = await ActionRunner.run(SnapshotActions.certificates(inventory), context: context)
+        guard let soonest = (result.certificates ?? []).min(by: { $0.notAfter < $1.notAfter }) else {
+            return Line(kind: "certs", name: "servers", ready: true, detail: "not read: \(result.aborted ?? result.failedNodes.values.first ?? "no certificates found")")
+        }
+        let days = soonest.daysLeft()
+        if days < CertificateExpiry.warningDays {
+            terminal.warning("\(soonest.node): \(soonest.file) expires in \(days) days; RKE2 renews its certificates when it starts with under "
+                             + "\(CertificateExpiry.renewalDays) days left: restart rke2-server there (`parvester certs check` lists them all)")
+        }
+        return Line(kind: "certs", name: soonest.node, ready: days >= 0, detail: "first to expire: \(soonest.file) in \(days) days")
     }
 }

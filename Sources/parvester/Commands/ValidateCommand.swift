@@ -14,10 +14,15 @@ struct ValidateCommand: ParsableCommand {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
         let summary = InventorySummary(inventory)
+        // Read here rather than with every inventory load: the real tarball is hundreds of megabytes.
+        let artifacts = AirgapArtifactsVersion.mismatch(inventory)
         switch outputOptions.output {
         case .json:
-            terminal.print(try JSONOutput.encode(ValidationReport(file: inventory.file, summary: summary)))
+            var report = ValidationReport(file: inventory.file, summary: summary)
+            report.warnings = artifacts.map { [$0] } ?? []
+            terminal.print(try JSONOutput.encode(report))
         case .text:
+            if let artifacts { terminal.warning(artifacts) }
             terminal.print(terminal.green("✓") + " \(inventory.file) is valid")
             for line in SummaryText.lines(summary) { terminal.print("  " + line) }
         }

@@ -20,6 +20,7 @@ enum JSONOutput {
     private static func text<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601  // snapshot and certificate dates, as RKE2 prints them
         let pretty = String(decoding: try encoder.encode(value), as: UTF8.self)
         // Foundation writes an empty array as "[\n\n]"; raw newlines occur only between tokens.
         return pretty.replacing(/([\[{])\n\s*\n\s*([\]}])/) { "\($0.output.1)\($0.output.2)" }
@@ -51,6 +52,8 @@ struct ValidationReport: Encodable {
     var file: String
     var summary: InventorySummary?
     var problems: [Problem]
+    /// What holds on a valid inventory but will stop `up` (airgap artifacts of another version).
+    var warnings: [String] = []
 
     init(file: String, summary: InventorySummary) {
         valid = true

@@ -1,0 +1,29 @@
+/// `upgrade`: the nodes already in the cluster onto the inventory's RKE2 version and configuration, one
+/// server at a time and agents in batches, after an etcd snapshot; then the components' new releases.
+/// `up` runs the same phases (check-upgrade, snapshot, roll) when versions or configuration differ.
+public enum UpgradeAction {
+    /// The phases `up` and `upgrade` share, between gather-facts and the installs of new nodes.
+    static func checkPhases() -> [any Phase] { [UpgradeCheckPhase()] }
+    static func rollPhases() -> [any Phase] { [SnapshotSavePhase(preUpgrade: true), PushConfigPhase(), RollPhase()] }
+
+    public static func make(_ inventory: Inventory) -> Action {
+        let nodes: [any Phase] = [LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(),
+                                  RequireClusterPhase()] + checkPhases() + rollPhases() + [FetchKubeconfigPhase(), WaitNodesReadyPhase()]
+        return Action(name: "upgrade", phases: nodes + inventory.enabledComponents.map { ComponentPhase(component: $0) })
+    }
+}
+
+/// `upgrade` works on a cluster that exists: nodes not in it yet are added by `up`.
+struct RequireClusterPhase: ReadOnlyPhase {
+    let id = "require-cluster"
+    let title = "Check that the cluster exists"
+    func targets(_ context: RunContext) -> [String] { [context.inventory.initialServer.name] }
+
+    func run(_ context: RunContext) async throws {
+        let initial = context.inventory.initialServer
+        guard context.facts(initial)?.isActive("rke2-server") == true else {
+            throw RunAbort("RKE2 does not run on the initial server \(initial.name): there is no cluster to upgrade yet. `parvester up` builds it")
+        }
+        await context.step(id, initial) { .ok("rke2-server runs") }
+    }
+}
