@@ -169,3 +169,39 @@ struct ComponentSourceChangeTests {
         #expect(again.status == 0 && again.json["changed"] as? Int == 0, "\(again.outcomes.filter { $0.outcome == "changed" })")
     }
 }
+
+/// A component's new release applies, and what the old release had and the new one does not is deleted.
+/// Node lab121 only.
+@Suite("component version bumps", .enabled(if: !Lab.skipped, Lab.skipReason))
+struct ComponentVersionBumpTests {
+    @Test func aNewReleasePrunesWhatTheOldOneHadAndTheNewOneDropped() async throws {
+        _ = try Lab.require(nodes: 121)
+        let others = ", kubevirt: {enabled: false}, cdi: {enabled: false}, multus: {enabled: false}"
+        var cluster = try await UpCluster.make("component-bump", [.init(name: "lab121", role: "server")])
+        cluster.components = try UpCluster.labComponents(extra: others)
+        try cluster.writeInventory()
+        let first = try await cluster.up()
+        try #require(first.status == 0, "\(first.stdout.suffix(2000))")
+        let probe = try RemoveWithVMsTests.probe(cluster, "lab121")
+        let role = "/apis/rbac.authorization.k8s.io/v1/namespaces/local-path-storage/roles/local-path-provisioner-role"
+        let binding = "/apis/rbac.authorization.k8s.io/v1/namespaces/local-path-storage/rolebindings/local-path-provisioner-bind"
+        #expect(try probe.request("GET", role).status == 200 && probe.request("GET", binding).status == 200)
+
+        // The lab's release of this version lacks the Role and the RoleBinding (Tests/Lab/manifests/server.py).
+        cluster.components = try UpCluster.labComponents(extra: others + ", localPathProvisioner: {version: v0.0.29-lab.without-role}")
+        try cluster.writeInventory()
+        let plan = try await RemoveTests.parvester(["plan", "--detailed-exitcode"], cluster)
+        #expect(plan.status == 3 && plan.stdout.contains("would delete Role local-path-storage/local-path-provisioner-role"), "\(plan.stdout.suffix(2500))")
+        let bumped = try await cluster.up()
+        #expect(bumped.status == 0, "\(bumped.stdout.suffix(2500))")
+        #expect(try probe.request("GET", role).status == 404, "the Role the old release had is gone")
+        #expect(try probe.request("GET", binding).status == 404, "and its RoleBinding")
+        #expect(try probe.request("GET", "/apis/apps/v1/namespaces/local-path-storage/deployments/local-path-provisioner").status == 200,
+                "what both releases have stays")
+        let record = try probe.request("GET", "/api/v1/namespaces/kube-system/configmaps/parvester-component-localpathprovisioner")
+        let objects = record.string("data", "objects") ?? ""
+        #expect(record.status == 200 && !objects.contains(#""kind":"Role""#) && objects.contains(#""kind":"ClusterRole""#), "the record follows the release: \(objects)")
+        let again = try await cluster.up()
+        #expect(again.status == 0 && again.json["changed"] as? Int == 0, "\(again.outcomes.filter { $0.outcome == "changed" })")
+    }
+}

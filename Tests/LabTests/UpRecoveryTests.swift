@@ -34,6 +34,22 @@ struct UpRecoveryTests {
             let end = lines.firstIndex { $0.hasPrefix("▸ ") && $0.hasSuffix("[\(phase)]") } ?? lines.endIndex
             return countedLines(lines[..<end].joined(separator: "\n"))
         }
+        /// The counted lines of `phases` in a finished run (first to last): where aimed kills go.
+        static func lines(of phases: Set<String>, in output: String) -> ClosedRange<Int>? {
+            var seen: Set<String> = []
+            var first: Int?, last: Int?
+            var inside = false
+            for line in output.split(separator: "\n") where counts(line) {
+                guard seen.insert(key(line)).inserted else { continue }
+                if line.hasPrefix("▸ ") {
+                    inside = phases.contains(line.split(separator: "[").last.map { String($0.dropLast()) } ?? "")
+                    continue
+                }
+                if inside { first = first ?? seen.count; last = seen.count }
+            }
+            guard let first, let last else { return nil }
+            return first...last
+        }
         /// For each phase of a finished run, its first counted line after the header: the first command
         /// about to run, or the first result, with the phase's remaining work still ahead. (A line late in
         /// a phase can be followed by the next phase's header before a kill lands on a loaded machine.)
