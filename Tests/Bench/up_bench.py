@@ -8,6 +8,9 @@ it down. Uses the release build.
    cgroup the lab's sshd processes are moved into for the measurement only.
 2. Fresh build of 3 servers + 2 agents: wall time, and how much of it was Parvester's own work (the
    process's CPU time, user + system) as opposed to waiting on the nodes and the doubles.
+3. Rolling upgrade of the 50 nodes from the lab's first RKE2 version to its second with
+   `upgrade.maxUnavailable: 10%`: wall time, Parvester's CPU, and the longest time any server was not
+   Ready (from the RKE2 doubles' stop and ready records).
 """
 import json
 import os
@@ -29,11 +32,13 @@ def lab(*args):
     subprocess.run([sys.executable, os.path.join(ROOT, "Tests/Lab/lab.py"), *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def inventory(path, name, count, servers):
+def inventory(path, name, count, servers, version=None, extra=""):
     state = json.load(open(os.path.join(LAB, "lab.json")))
     nodes = state["nodes"][:count]
+    artifacts = state["artifacts_by_version"][version] if version else state["artifacts"]
     lines = ["cluster:", f"  name: {name}", f"  address: {nodes[0]['address']}",
-             f"  install: {{method: airgap, artifactsDir: {state['artifacts']}}}",
+             f"  install: {{method: airgap, artifactsDir: {artifacts}}}"] + ([f"  version: \"{version}\""] if version else []) + [
+             extra,
              "ssh:", f"  user: {USER}", f"  identityFile: {state['client_keys']['ed25519']}",
              f"  knownHostsFile: {state['known_hosts']}", "  concurrency: 50", "bridge: {uplink: eth1}",
              # The RKE2 phases only: the components' release URLs point outside the lab.
@@ -106,6 +111,32 @@ def ssh_floor(addresses):
     return time.monotonic() - started
 
 
+def upgrade_bench(big, state, work):
+    """Section 3: the 50-node cluster rolled onto the lab's second RKE2 version."""
+    lab_state = json.load(open(os.path.join(LAB, "lab.json")))
+    versions = list(lab_state["artifacts_by_version"])
+    inventory(big, "bench-big", NODES, SERVERS, version=versions[1], extra='upgrade: {maxUnavailable: "10%"}')
+    since = time.time()
+    wall, cpu, report = up(big, state)
+    names = [node["name"] for node in lab_state["nodes"][:NODES]]
+    listing = subprocess.run([sys.executable, os.path.join(ROOT, "Tests/Lab/lab.py"), "lifecycle", str(since), *names],
+                             check=True, capture_output=True, text=True).stdout
+    events = [json.loads(line) for line in listing.splitlines() if line.strip()]
+    servers = set(names[:SERVERS])
+    down, stopped = [], {}
+    for event in sorted(events, key=lambda e: e["time"]):
+        if event["node"] not in servers:
+            continue
+        if event["event"] == "stop":
+            stopped[event["node"]] = event["time"]
+        elif event["event"] == "ready" and event["node"] in stopped:
+            down.append(event["time"] - stopped.pop(event["node"]))
+    restarted = len({e["node"] for e in events if e["event"] == "ready" and e["version"] == versions[1]})
+    print(f"rolling upgrade {versions[0]} → {versions[1]} of {NODES} nodes ({SERVERS} servers one at a time, agents 10% = "
+          f"{max(1, (NODES - SERVERS) * 10 // 100)} at a time): {wall:.1f}s wall; Parvester's CPU {cpu:.2f}s; "
+          f"longest time a server was down {max(down):.1f}s; {restarted} of {NODES} nodes came back on {versions[1]}")
+
+
 def main():
     subprocess.run(["swift", "build", "-c", "release", "--product", "parvester"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     lab("up", str(NODES))
@@ -143,6 +174,7 @@ def main():
                 their_nodes.append((nodes_cpu.seconds() - before) / NODES)
         finally:
             nodes_cpu.remove()
+        upgrade_bench(big, state, work)
         ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
         print(f"no-op re-run of up on {NODES} nodes, median of {ROUNDS}: parvester {ours_s:.2f}s (CPU {statistics.median(cpus):.2f}s)   "
               f"openssh floor (xargs -P {NODES} ssh true) {theirs_s:.2f}s   ratio {ours_s / theirs_s:.2f}")
