@@ -386,6 +386,7 @@ struct RestoreRecoveryTests {
         try #require(reference.status == 0, "the uninterrupted restore: \(reference.stdout.suffix(2000))")
         let range = try #require(Killer.lines(of: ["restore"], in: reference.stdout), "\(reference.stdout.suffix(2000))")
         let progress = cluster.stateDirectory + "/restore-progress.json"
+        var resumed = 0
         for point in 0..<4 {
             _ = try probe.request("DELETE", "/api/v1/namespaces/default/configmaps/keep-me")
             let at = range.lowerBound + (range.count - 1) * (2 * point + 1) / 8
@@ -394,12 +395,19 @@ struct RestoreRecoveryTests {
             let last = killed.stdout.split(separator: "\n").last.map(String.init) ?? ""
             #expect(killed.status != 0, "the restore was killed at line \(at) (\(range))")
             #expect(FileManager.default.fileExists(atPath: progress), "kill at \(at) (\(last)): the restore's progress is kept")
+            // The steps the killed run finished (a kill lands after a step's line, before or after its record).
+            let record = (try? Data(contentsOf: URL(fileURLWithPath: progress))).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+            let finished = record?["done"] as? [String] ?? []
+            resumed += finished.isEmpty ? 0 : 1
             let rerun = try await restore(cluster, name)
             #expect(rerun.status == 0, "re-run after a kill at line \(at) (\(last)): \(rerun.stdout.suffix(2000))")
-            #expect(rerun.stdout.contains("done by an earlier run") || at <= range.lowerBound + 1, "kill at \(at) (\(last)): the re-run went on from the kill")
+            for step in finished {
+                #expect(rerun.stdout.contains("done by an earlier run (\(step))"), "kill at \(at) (\(last)): the re-run skips \(step)")
+            }
             #expect(!FileManager.default.fileExists(atPath: progress), "kill at \(at): the finished restore forgets its progress")
             #expect(try probe.request("GET", "/api/v1/namespaces/default/configmaps/keep-me").status == 200, "kill at \(at) (\(last)): restored")
         }
+        #expect(resumed >= 2, "the later kill points land after a finished step: \(resumed) of 4 re-runs went on from one")
         let up = try await cluster.up()
         #expect(up.status == 0 && up.json["ok"] as? Bool == true, "the restored cluster converges: \(up.stdout.suffix(2000))")
     }
