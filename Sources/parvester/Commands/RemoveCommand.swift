@@ -49,10 +49,6 @@ struct RemoveCommand: AsyncParsableCommand {
         try Confirmation.require("Remove \(nodes.joined(separator: ", ")) from cluster \(inventory.cluster.name)?", yes: yes, terminal: terminal)
         let action = RemoveAction.make(inventory, names: nodes, settings: removal.settings)
         let result = try await runOptions.run(action, inventory, dryRun: false, output: outputOptions.output, terminal: terminal, extraNames: nodes)
-        switch outputOptions.output {
-        case .json: terminal.print(try JSONOutput.encode(result))
-        case .text: RunSummary.print(result, terminal: terminal, done: "removal finished", again: "remove")
-        }
-        if !result.ok { throw ExitCodes.failure }
+        try RunSummary.finish(result, format: outputOptions.output, terminal: terminal, done: "removal finished", again: "remove")
     }
 }

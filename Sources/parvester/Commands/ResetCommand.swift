@@ -36,10 +36,6 @@ struct ResetCommand: AsyncParsableCommand {
                                  yes: yes, terminal: terminal)
         let action = ResetAction.make(inventory, settings: RemovalSettings(unreachable: unreachable, wipe: wipe))
         let result = try await runOptions.run(action, inventory, dryRun: false, output: outputOptions.output, terminal: terminal)
-        switch outputOptions.output {
-        case .json: terminal.print(try JSONOutput.encode(result))
-        case .text: RunSummary.print(result, terminal: terminal, done: "reset", again: "reset")
-        }
-        if !result.ok { throw ExitCodes.failure }
+        try RunSummary.finish(result, format: outputOptions.output, terminal: terminal, done: "reset", again: "reset")
     }
 }

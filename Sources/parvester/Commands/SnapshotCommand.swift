@@ -32,11 +32,7 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
         let result = try await runOptions.run(SnapshotActions.save(inventory, name: name), inventory, dryRun: false,
                                               output: outputOptions.output, terminal: terminal)
-        switch outputOptions.output {
-        case .json: terminal.print(try JSONOutput.encode(result))
-        case .text: RunSummary.print(result, terminal: terminal, done: "snapshot saved", again: "snapshot save")
-        }
-        if !result.ok { throw ExitCodes.failure }
+        try RunSummary.finish(result, format: outputOptions.output, terminal: terminal, done: "snapshot saved", again: "snapshot save")
     }
 }
 
@@ -121,10 +117,6 @@ struct SnapshotRestoreCommand: AsyncParsableCommand {
                                  yes: yes, terminal: terminal)
         let result = try await runOptions.run(SnapshotActions.restore(inventory, name: name), inventory, dryRun: false,
                                               output: outputOptions.output, terminal: terminal)
-        switch outputOptions.output {
-        case .json: terminal.print(try JSONOutput.encode(result))
-        case .text: RunSummary.print(result, terminal: terminal, done: "restored", again: "snapshot restore \(name)")
-        }
-        if !result.ok { throw ExitCodes.failure }
+        try RunSummary.finish(result, format: outputOptions.output, terminal: terminal, done: "restored", again: "snapshot restore \(name)")
     }
 }

@@ -106,6 +106,16 @@ enum RunSummary {
                                    : "  Fix the cause and run `parvester \(again)` again: finished work is not redone.")
     }
 
+    /// The end of a command that runs an action: the result as JSON or as the summary, and exit 1 when
+    /// it did not finish.
+    static func finish(_ result: RunResult, format: OutputFormat, terminal: Terminal, done: String, again: String) throws {
+        switch format {
+        case .json: terminal.print(try JSONOutput.encode(result))
+        case .text: print(result, terminal: terminal, done: done, again: again)
+        }
+        if !result.ok { throw ExitCodes.failure }
+    }
+
     static func printNotices(_ result: RunResult, terminal: Terminal) {
         for notice in result.notices { terminal.print(terminal.yellow("! ") + notice) }
     }

@@ -25,10 +25,6 @@ struct UpgradeCommand: AsyncParsableCommand {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
         let result = try await runOptions.run(UpgradeAction.make(inventory), inventory, dryRun: false, output: outputOptions.output, terminal: terminal)
-        switch outputOptions.output {
-        case .json: terminal.print(try JSONOutput.encode(result))
-        case .text: RunSummary.print(result, terminal: terminal, done: "upgraded", again: "upgrade")
-        }
-        if !result.ok { throw ExitCodes.failure }
+        try RunSummary.finish(result, format: outputOptions.output, terminal: terminal, done: "upgraded", again: "upgrade")
     }
 }
