@@ -223,6 +223,17 @@ struct SnapshotRestoreTests {
         #expect(unconfirmed.status != 0 && unconfirmed.stderr.contains("--yes"), "\(unconfirmed.stdout)\(unconfirmed.stderr)")
         #expect(try probe.request("GET", "/api/v1/namespaces/default/configmaps/keep-me").status == 404, "nothing restored without --yes")
 
+        // The plan of it: each server's steps, nothing stopped.
+        let planned = Date().timeIntervalSince1970
+        let dry = try await RemoveTests.parvester(["snapshot", "restore", name, "--dry-run"], cluster)
+        #expect(dry.status == 0 && dry.stdout.contains("nothing was changed"), "\(dry.stdout.suffix(2000))\(dry.stderr)")
+        for (node, step) in [("lab116", "would stop rke2-server"), ("lab117", "would stop rke2-server"),
+                             ("lab116", "would run rke2 server --cluster-reset from \(name)"), ("lab117", "would move its etcd data aside")] {
+            #expect(dry.stdout.split(separator: "\n").contains { $0.contains(node) && $0.contains(step) }, "\(node): \(step) in \(dry.stdout.suffix(2000))")
+        }
+        #expect(try Lab.lifecycle(["lab116", "lab117"], since: planned).isEmpty, "a dry run stops nothing")
+        #expect(try probe.request("GET", "/api/v1/namespaces/default/configmaps/after-snapshot").status == 200, "nothing restored by a dry run")
+
         let since = Date().timeIntervalSince1970
         let restored = try await RemoveTests.parvester(["snapshot", "restore", name, "--yes"], cluster)
         try #require(restored.status == 0, "\(restored.stdout.suffix(3000))")

@@ -48,6 +48,10 @@ struct ResolveSnapshotPhase: ReadOnlyPhase {
             }
             for server in context.healthy(context.inventory.joiningServers) {
                 if let there = try await EtcdSnapshots.list(context, server).first(where: { $0.name == name }) {
+                    if context.planning {
+                        context.updateCluster { $0.restoreSource = there }
+                        return .ok("on \(server.name): would be downloaded, and uploaded to \(initial.name)")
+                    }
                     try await EtcdSnapshots.download(context, there, from: server)
                     context.updateCluster { $0.restoreSource = RemoteSnapshot(name: name, node: "local", path: SnapshotBundle.dataPath(state, name),
                                                                               size: there.size, created: there.created, sha256: there.sha256) }
@@ -65,13 +69,32 @@ struct ResolveSnapshotPhase: ReadOnlyPhase {
 /// data was encrypted with, which config.yaml holds); start it; on each other server, move the old etcd
 /// data aside and start it, one at a time, each Ready before the next; then delete the Nodes Parvester
 /// labelled that the inventory no longer names, and restart agents whose Node the snapshot predates.
-struct RestorePhase: ApplyOnlyPhase {
+struct RestorePhase: Phase {
     let id = "restore"
     let title = "Restore the snapshot"
     let name: String
 
     func targets(_ context: RunContext) -> [String] { context.inventory.nodes.map(\.name) }
     func note(_ context: RunContext) -> String? { "stops every server; they start again one at a time" }
+
+    /// The steps `run` would take, node by node; those an earlier, interrupted run finished say so.
+    func describe(_ context: RunContext) async throws {
+        let progress = RestoreProgress.load(context.options.stateDirectory).flatMap { $0.snapshot == name ? $0 : nil }
+        let finished = Set(progress?.done ?? [])
+        let initial = context.inventory.initialServer
+        func show(_ key: String, _ node: Node, _ work: String) async {
+            await context.step(id, node) { finished.contains(key) ? .ok("done by an earlier run (\(key))") : .changed("would \(work)") }
+        }
+        if let source = context.cluster.restoreSource, source.node != initial.name {
+            await show("upload", initial, "upload \(name) to \(EtcdSnapshots.directory)")
+        }
+        for server in context.inventory.servers { await show("stop-servers", server, "stop rke2-server (every server stops first)") }
+        await show("cluster-reset", initial, "run rke2 server --cluster-reset from \(name), then start rke2-server on the restored data")
+        for server in context.inventory.joiningServers {
+            await show("rejoin-\(server.name)", server, "move its etcd data aside and start rke2-server, joining the restored cluster")
+        }
+        await show("nodes", initial, "delete the Nodes the inventory no longer names; restart agents the snapshot does not know")
+    }
 
     func run(_ context: RunContext) async throws {
         let state = context.options.stateDirectory

@@ -110,13 +110,19 @@ struct SnapshotRestoreCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not ask for confirmation.")
     var yes = false
 
+    @Flag(name: .long, help: "Show what the restore would do on each node (and what an earlier run finished); change nothing.")
+    var dryRun = false
+
     func run() async throws {
         let terminal = Terminal()
         let inventory = try inventoryOptions.load(terminal: terminal, format: outputOptions.output)
-        try Confirmation.require("Restore cluster \(inventory.cluster.name) from \(name)? Every server stops, and what changed since the snapshot is lost.",
-                                 yes: yes, terminal: terminal)
-        let result = try await runOptions.run(SnapshotActions.restore(inventory, name: name), inventory, dryRun: false,
+        if !dryRun {
+            try Confirmation.require("Restore cluster \(inventory.cluster.name) from \(name)? Every server stops, and what changed since the snapshot is lost.",
+                                     yes: yes, terminal: terminal)
+        }
+        let result = try await runOptions.run(SnapshotActions.restore(inventory, name: name), inventory, dryRun: dryRun,
                                               output: outputOptions.output, terminal: terminal)
-        try RunSummary.finish(result, format: outputOptions.output, terminal: terminal, done: "restored", again: "snapshot restore \(name)")
+        try RunSummary.finish(result, format: outputOptions.output, terminal: terminal, done: dryRun ? "planned: nothing was changed" : "restored",
+                              again: "snapshot restore \(name)\(dryRun ? " --dry-run" : "")")
     }
 }
