@@ -23,7 +23,7 @@ let package = Package(
         .systemLibrary(
             name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]),
-        // libssh2 already links it; Parvester uses its sha256.
+        // libssh2 already links it; Parvester uses its sha256 (and WebSocket handshakes its SHA-1).
         .systemLibrary(
             name: "CLibCrypto", path: "Sources/CLibCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
@@ -36,7 +36,7 @@ let package = Package(
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "SSH", dependencies: ["CLibSSH2"]),
-        .target(name: "Kube", dependencies: ["CCurl", "CCurlShim", "YAML"]),
+        .target(name: "Kube", dependencies: ["CCurl", "CCurlShim", "YAML", "CLibCrypto"]),
         .target(name: "ParvesterCore", dependencies: ["YAML", "SSH", "Kube", "CLibCrypto", "CZlib"]),
         .executableTarget(
             name: "parvester",

@@ -48,3 +48,6 @@ CURLMcode parvester_curl_multi_setopt_long(CURLM *handle, CURLMoption option, lo
 curl_version_info_data *parvester_curl_version_info_now(void) {
     return curl_version_info(CURLVERSION_NOW);
 }
+CURLcode parvester_curl_easy_getinfo_socket(CURL *handle, CURLINFO info, curl_socket_t *value) {
+    return curl_easy_getinfo(handle, info, value);
+}

@@ -122,7 +122,7 @@ public final class KubeHTTPClient: @unchecked Sendable {
 
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let code: CURLcode = try errorBuffer.withUnsafeMutableBufferPointer { errors in
-            try withBlobs { blobs in
+            do {
                 func check(_ result: CURLcode, _ what: String) throws {
                     if result != CURLE_OK { throw KubeError(.transport, "libcurl refused \(what) (CURLcode \(result.rawValue))") }
                 }
@@ -132,20 +132,7 @@ public final class KubeHTTPClient: @unchecked Sendable {
                 try check(parvester_curl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
                 try check(parvester_curl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(timeout * 1000)), "the timeout")
                 try check(parvester_curl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(min(timeout, 10) * 1000)), "the connect timeout")
-                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, credentials.insecure ? 0 : 1), "peer verification")
-                try check(parvester_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, credentials.insecure ? 0 : 2), "host verification")
-                // Only the cluster's CA: not the system store, which would also trust public CAs.
-                try check(parvester_curl_easy_setopt_string(handle, CURLOPT_CAINFO, nil), "no default CA file")
-                try check(parvester_curl_easy_setopt_string(handle, CURLOPT_CAPATH, nil), "no default CA path")
-                if var ca = blobs.ca { try check(parvester_curl_easy_setopt_blob(handle, CURLOPT_CAINFO_BLOB, &ca), "the cluster CA") }
-                if var cert = blobs.cert {
-                    try check(parvester_curl_easy_setopt_blob(handle, CURLOPT_SSLCERT_BLOB, &cert), "the client certificate")
-                    try check(parvester_curl_easy_setopt_string(handle, CURLOPT_SSLCERTTYPE, "PEM"), "the certificate type")
-                }
-                if var key = blobs.key {
-                    try check(parvester_curl_easy_setopt_blob(handle, CURLOPT_SSLKEY_BLOB, &key), "the client key")
-                    try check(parvester_curl_easy_setopt_string(handle, CURLOPT_SSLKEYTYPE, "PEM"), "the key type")
-                }
+                try CurlTLSOptions.apply(credentials, to: handle)
                 try check(parvester_curl_easy_setopt_pointer(handle, CURLOPT_HTTPHEADER, headers), "the headers")
                 try check(parvester_curl_easy_setopt_write_function(handle, { data, size, count, user in
                     let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
@@ -194,27 +181,6 @@ public final class KubeHTTPClient: @unchecked Sendable {
             return KubeError(.transport, "cannot reach \(credentials.server): \(detail)", nothingSent: true)
         default:
             return KubeError(.transport, "cannot reach \(credentials.server): \(detail)")
-        }
-    }
-
-    private struct Blobs {
-        var ca: curl_blob?
-        var cert: curl_blob?
-        var key: curl_blob?
-    }
-
-    /// The credential blobs, valid only inside `body` (libcurl copies them: CURL_BLOB_COPY).
-    private func withBlobs<T>(_ body: (Blobs) throws -> T) throws -> T {
-        func with(_ data: Data?, _ next: (curl_blob?) throws -> T) throws -> T {
-            guard let data else { return try next(nil) }
-            return try data.withUnsafeBytes { bytes in
-                try next(curl_blob(data: UnsafeMutableRawPointer(mutating: bytes.baseAddress), len: bytes.count, flags: UInt32(CURL_BLOB_COPY)))
-            }
-        }
-        return try with(credentials.certificateAuthority) { ca in
-            try with(credentials.clientCertificate) { cert in
-                try with(credentials.clientKey) { key in try body(Blobs(ca: ca, cert: cert, key: key)) }
-            }
         }
     }
 

@@ -7,10 +7,11 @@
   lab.py shell NODE [COMMAND...]   a root shell on a node (or run COMMAND there), over the lab's own ssh key
   lab.py fault NODE link-down|link-up|sshd-stop|sshd-start|latency MS|latency-off
   lab.py lifecycle SINCE NODE...   the RKE2 doubles' start/ready/stop records since SINCE (unix time), JSON lines
+  lab.py streams     the virt-api double's console and VNC connections, pings and closes per VMI (JSON)
   lab.py kube-fault NODE status CODE COUNT | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
-                     | upload-token-ttl SECONDS | upload-drop BYTES
+                     | upload-token-ttl SECONDS | upload-drop BYTES | console-drop BYTES
                      (the API double of NODE's cluster answers CODE, slowly, or drops the connection; CDI
-                     upload tokens live SECONDS; the next upload's connection drops after BYTES)
+                     upload tokens live SECONDS; the next upload's, or VM console's, connection drops after BYTES)
 
 Node i has eth0 = 10.251.x.y/16 on the host bridge pvlab-mgmt (the host is 10.251.0.1) and eth1 on the
 address-less bridge pvlab-uplink. Its /etc/rancher, /var/lib/rancher, /usr/local and /etc/systemd/system
@@ -571,7 +572,7 @@ def kube_fault(name, mode, args):
         request.update(count=int(args[0]) if args else 1)
     elif mode == "upload-token-ttl":
         request.update(seconds=float(args[0]))
-    elif mode == "upload-drop":
+    elif mode in ("upload-drop", "console-drop"):
         request.update(bytes=int(args[0]))
     elif mode not in ("legacy-discovery", "clear"):
         raise SystemExit(f"lab: unknown kube fault {mode}")
@@ -580,12 +581,12 @@ def kube_fault(name, mode, args):
         raise SystemExit(f"lab: kube fault refused: {answer}")
 
 
-def kube_lab(state, path, request):
-    """POST to one of the API double's /_lab/ endpoints: (status, text)."""
+def kube_lab(state, path, request, method="POST"):
+    """POST (or GET) to one of the API double's /_lab/ endpoints: (status, text)."""
     connection = http.client.HTTPConnection("localhost")
     connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.sock.connect(state["kube_socket"])
-    connection.request("POST", path, body=json.dumps(request), headers={"Content-Type": "application/json"})
+    connection.request(method, path, body=json.dumps(request), headers={"Content-Type": "application/json"})
     response = connection.getresponse()
     return response.status, response.read().decode()
 
@@ -623,6 +624,8 @@ def main(argv):
         shell(argv[1], argv[2:])
     elif len(argv) >= 3 and argv[0] == "kube-fault":
         kube_fault(argv[1], argv[2], argv[3:])
+    elif argv[:1] == ["streams"]:
+        print(kube_lab(load(), "/_lab/streams", {}, method="GET")[1])
     elif len(argv) >= 3 and argv[0] == "lifecycle":
         lifecycle(argv[2:], float(argv[1]))
     elif len(argv) >= 3 and argv[0] == "fault":

@@ -17,6 +17,7 @@ CURLcode parvester_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *val
 CURLcode parvester_curl_easy_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value);
 CURLcode parvester_curl_easy_getinfo_string(CURL *handle, CURLINFO info, const char **value);
 CURLcode parvester_curl_easy_getinfo_double(CURL *handle, CURLINFO info, double *value);
+CURLcode parvester_curl_easy_getinfo_socket(CURL *handle, CURLINFO info, curl_socket_t *value);
 
 // CURLVERSION_NOW is a macro alias Swift cannot import.
 curl_version_info_data *parvester_curl_version_info_now(void);

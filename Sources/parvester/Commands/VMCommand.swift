@@ -6,9 +6,9 @@ import ParvesterCore
 struct VMCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
-        abstract: "KubeVirt VirtualMachines: list, start, stop, restart, delete (what virtctl does).",
+        abstract: "KubeVirt VirtualMachines: list, start, stop, restart, delete, console, vnc (what virtctl does).",
         subcommands: [VMListCommand.self, VMActionCommand<Start>.self, VMActionCommand<Stop>.self, VMActionCommand<Restart>.self,
-                      VMDeleteCommand.self])
+                      VMDeleteCommand.self, VMConsoleCommand.self, VMVNCCommand.self])
 }
 
 struct VMListCommand: AsyncParsableCommand {

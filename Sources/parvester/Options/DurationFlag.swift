@@ -12,6 +12,15 @@ enum DurationFlag {
         case .failure(let problem): throw ValidationError(problem.description)
         }
     }
+
+    /// A duration from 100ms (keepalive intervals, which tests shorten).
+    static func short(_ text: String) throws -> DurationValue {
+        switch DurationValue.parse(text) {
+        case .success(let ms) where ms >= 100: return DurationValue(milliseconds: ms)
+        case .success: throw ValidationError("\(text) is too short: give at least 100ms (up to \(DurationValue.maximum))")
+        case .failure(let problem): throw ValidationError(problem.description)
+        }
+    }
 }
 
 extension AccessMode: ExpressibleByArgument {}

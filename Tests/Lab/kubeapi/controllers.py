@@ -14,7 +14,7 @@ import urllib.request
 
 import yaml
 
-from . import uploadproxy, virtapi
+from . import vmistreams, uploadproxy, virtapi
 from .resources import Resource
 from .store import crd_resources, now
 
@@ -341,7 +341,10 @@ class Controllers:
         # virt-api's aggregated API: start, stop and restart of VirtualMachines.
         cluster.registry.replace_origin("apiservice:v1.subresources.kubevirt.io", [Resource(
             virtapi.GROUP, virtapi.VERSION, "virtualmachines", "VirtualMachine", True, has_status=False, verbs=(),
-            subresources=tuple((action, ["update"]) for action in virtapi.ACTIONS), origin="apiservice:v1.subresources.kubevirt.io")])
+            subresources=tuple((action, ["update"]) for action in virtapi.ACTIONS), origin="apiservice:v1.subresources.kubevirt.io"),
+            # ... and the VMI streams (console, vnc) and screenshot: see vmistreams.py.
+            Resource(virtapi.GROUP, virtapi.VERSION, "virtualmachineinstances", "VirtualMachineInstance", True, has_status=False, verbs=(),
+                     subresources=tuple((kind, ["get"]) for kind in vmistreams.KINDS), origin="apiservice:v1.subresources.kubevirt.io")])
         return self.ensure_components(cluster, namespace, ["virt-api", "virt-controller"], ["virt-handler"])
 
     def deploy_cdi(self, cluster, namespace):

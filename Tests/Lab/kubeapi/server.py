@@ -28,7 +28,7 @@ import urllib.parse
 
 import yaml
 
-from . import openapi, resources, uploadproxy, virtapi
+from . import openapi, resources, uploadproxy, virtapi, vmistreams
 from .controllers import Controllers
 from .selectors import LabelSelector, field_selector
 from .store import Cluster, StatusError
@@ -217,6 +217,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     extra = {"Retry-After": str(fault["retry_after"])} if fault.get("retry_after") is not None else None
                     return self.reply(code, error.body(), extra=extra)
             state = cluster(cluster_id)
+            stream = vmistreams.match([p for p in url.path.split("/") if p])
+            if stream and state.registry.find(vmistreams.GROUP, vmistreams.VERSION, "virtualmachineinstances"):
+                if method != "GET":
+                    raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+                return vmistreams.serve(self, state, cluster_id, *stream)
             if query.get("watch") in ("1", "true") and method == "GET":
                 return self.watch(state, url.path, query)
             code, body, content_type = self.kubernetes(state, faults, method, url.path, query, data)
@@ -412,12 +417,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             faults = FAULTS.setdefault(target, Faults())
             if request["mode"] == "clear":
                 faults.queue, faults.legacy_discovery, faults.upload_token_ttl, faults.upload_drops = [], False, None, []
+                with vmistreams.STATS_LOCK:
+                    vmistreams.DROPS.pop(target, None)
             elif request["mode"] == "legacy-discovery":
                 faults.legacy_discovery = True
             elif request["mode"] == "upload-token-ttl":
                 faults.upload_token_ttl = float(request["seconds"])
             elif request["mode"] == "upload-drop":
                 faults.upload_drops.append(int(request["bytes"]))
+            elif request["mode"] == "console-drop":
+                with vmistreams.STATS_LOCK:
+                    vmistreams.DROPS.setdefault(target, []).append(int(request["bytes"]))
             else:
                 faults.queue.append({"mode": request["mode"], "count": int(request.get("count", 1)),
                                      "code": int(request.get("code", 503)), "seconds": float(request.get("seconds", 0)),
@@ -457,6 +467,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 # A listing, for tests: the records of these nodes since a time.
                 nodes, since = set(request.get("nodes", [])), float(request.get("since", 0))
                 return self.reply(200, {"events": [e for e in LIFECYCLE if e["node"] in nodes and e["time"] >= since]})
+        if path == "/_lab/streams" and method == "GET":  # console and VNC connections and pings, per VMI
+            with vmistreams.STATS_LOCK:
+                return self.reply(200, dict(vmistreams.STATS))
         if path == "/_lab/clusters" and method == "GET":
             with CLUSTERS_LOCK:
                 summary = {cid: {"nodes": sorted(c.node_index), "revision": c.revision} for cid, c in CLUSTERS.items()}
