@@ -85,6 +85,9 @@ demo: deps
 	@echo "demo: the lab is still up (make lab-down stops it). Talk to the cluster with:"
 	@echo "  export KUBECONFIG=\$$($(PARVESTER) kubeconfig -i inventory/lab.yaml); kubectl get nodes"
 	@echo "  or get a shell on a node: python3 Tests/Lab/lab.py shell lab1"
+	@echo "  or watch vm1's console: $(PARVESTER) vm console vm1 -i inventory/lab.yaml (Ctrl+] leaves)"
+	@echo "demo: the first lines of vm1's serial console:"
+	@$(PARVESTER) vm console vm1 -i inventory/lab.yaml --duration 5s </dev/null | head -n 12
 
 bench: deps
 	python3 Tests/Bench/ssh_bench.py

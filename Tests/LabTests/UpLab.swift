@@ -62,6 +62,7 @@ struct UpCluster {
         var lines = [
             "cluster:", "  name: \(name)", "  address: \(first.address)",
             install.isEmpty ? "  install: {method: airgap, artifactsDir: \(lab.artifacts)}" : install,
+            "  minFreeDisk: 1Gi",  // the lab's nodes share this machine's disk
         ]
         if !clusterExtra.isEmpty { lines.append(clusterExtra) }
         lines += [

@@ -7,7 +7,7 @@ public enum UpAction {
     public static func make(_ inventory: Inventory, prune: Bool = false, removal: RemovalSettings = RemovalSettings()) -> Action {
         // Nodes already in the cluster change version or configuration in the roll (see UpgradeAction);
         // install and start then only bring up the nodes that are new.
-        let nodes: [any Phase] = [LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase()]
+        let nodes: [any Phase] = [LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), HostToolsPhase(), ValidateHostsPhase(), PortCheckPhase()]
             + UpgradeAction.checkPhases() + UpgradeAction.rollPhases() + [
             InstallPhase(), StartInitialServerPhase(), JoinServersPhase(), JoinAgentsPhase(), BridgePhase(), FetchKubeconfigPhase(),
             WaitNodesReadyPhase(), LabelNodesPhase(), StrayNodesPhase(prune: prune, settings: removal),

@@ -7,7 +7,7 @@ public enum UpgradeAction {
     static func rollPhases() -> [any Phase] { [SnapshotSavePhase(preUpgrade: true), PushConfigPhase(), RollPhase()] }
 
     public static func make(_ inventory: Inventory) -> Action {
-        let nodes: [any Phase] = [LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), ValidateHostsPhase(),
+        let nodes: [any Phase] = [LocalInputsPhase(), ConnectPhase(), LockPhase(), GatherFactsPhase(), HostToolsPhase(), ValidateHostsPhase(), PortCheckPhase(),
                                   RequireClusterPhase()] + checkPhases() + rollPhases() + [FetchKubeconfigPhase(), WaitNodesReadyPhase()]
         return Action(name: "upgrade", phases: nodes + inventory.enabledComponents.map { ComponentPhase(component: $0) })
     }

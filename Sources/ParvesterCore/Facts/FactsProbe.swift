@@ -10,6 +10,8 @@ import SSH
 /// so that nothing a node reports can be mistaken for another key.
 enum FactsProbe {
     static let units = ["rke2-server", "rke2-agent"]
+    /// Services whose state the host checks read (firewalls RKE2's docs say to disable, and NetworkManager).
+    static let hostUnits = ["firewalld", "ufw", "NetworkManager"]
 
     /// Units are enabled through their `WantedBy=` target (RKE2's and the bridge unit both have one), so
     /// enablement is read from the `*.wants/` links with globs, not with `systemctl is-enabled`.
@@ -47,12 +49,37 @@ enum FactsProbe {
               echo "link${t}$n $(( f & 1 )) $b"
               if [ $b = yes ]; then for p in "$d"/brif/*; do [ -e "$p" ] && echo "port${t}$n ${p##*/}"; done; fi
             done
+            \(hostChecks)
             echo "section${t}hashes"; [ $# -gt 0 ] && sha256sum -- "$@" 2>/dev/null
             echo "section${t}addrs"; ip -o addr show 2>/dev/null
             echo "section${t}vhv"; if command -v virt-host-validate >/dev/null 2>&1; then virt-host-validate qemu 2>&1; else echo "-absent-"; fi
             true
             """
     }
+
+    /// What the host checks read (see `HostChecks`), with builtins where they can: the host name, the clock
+    /// (compared with this machine's around the round trip), free space where RKE2 keeps its data (the
+    /// nearest existing directory), the kernel modules RKE2 loads (loaded, or in the module index), the
+    /// sysctls RKE2's CIS profile requires, swap devices, the cgroup version, NetworkManager's unmanaged
+    /// devices, and nftables rules that drop or reject.
+    static let hostChecks = """
+        read -r h < /proc/sys/kernel/hostname; echo "hostname${t}$h"
+        echo "clock${t}$(date +%s.%N)"
+        d=/var/lib/rancher; while [ ! -d "$d" ]; do d=${d%/*}; [ -n "$d" ] || d=/; done
+        df -Pk "$d" 2>/dev/null | { read -r x; read -r x x x f x; echo "diskfree${t}$d ${f:-}"; }
+        read -r r < /proc/sys/kernel/osrelease
+        for m in br_netfilter overlay; do
+          s=missing; if [ -d /sys/module/$m ]; then s=loaded; elif grep -qs "/$m.ko" /lib/modules/$r/modules.dep /lib/modules/$r/modules.builtin; then s=available; fi
+          echo "module${t}$m $s"
+        done
+        for k in vm/panic_on_oom vm/overcommit_memory kernel/panic kernel/panic_on_oops; do [ -r /proc/sys/$k ] && { read -r v < /proc/sys/$k; echo "sysctl${t}$k $v"; }; done
+        n=-1; while read -r x; do n=$((n+1)); done < /proc/swaps 2>/dev/null; echo "swap${t}$n"
+        if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo "cgroup${t}2"; else echo "cgroup${t}1"; fi
+        for f in /etc/NetworkManager/NetworkManager.conf /etc/NetworkManager/conf.d/*.conf; do
+          [ -f "$f" ] && while IFS= read -r l; do case $l in unmanaged-devices=*) echo "nmunmanaged${t}${l#*=}";; esac; done < "$f"
+        done
+        if command -v nft >/dev/null 2>&1; then echo "nftdrops${t}$(nft list ruleset 2>/dev/null | grep -cE '(^|[[:space:]])(drop|reject)([[:space:]]|$)')"; fi
+        """
 
     /// Run as the login user before the (sudo) script: the session's own addresses.
     static let sessionPreamble = "printf 'ssh\\t%s\\n' \"$SSH_CONNECTION\""
@@ -120,6 +147,15 @@ enum FactsProbe {
         // Read from stdout (never a command line); masked from every output once known.
         case "tokenvalue" where !value.isEmpty: facts.nodeToken = Secret(value)
         // SSH_CONNECTION: client address, client port, server address, server port.
+        case "hostname": facts.hostname = value
+        case "clock": facts.clock = Double(value)
+        case "diskfree" where fields.count == 2: facts.diskFree = (fields[0], Int64(fields[1]).map { $0 * 1024 })
+        case "module" where fields.count == 2: facts.modules[fields[0]] = fields[1]
+        case "sysctl" where fields.count == 2: facts.sysctls[fields[0].replacingOccurrences(of: "/", with: ".")] = fields[1]
+        case "swap": facts.swapDevices = Int(value)
+        case "cgroup": facts.cgroupVersion = Int(value)
+        case "nmunmanaged": facts.networkManagerUnmanaged.append(value)
+        case "nftdrops": facts.nftDropRules = Int(value)
         case "ssh": facts.sshAddress = fields.count >= 3 ? fields[2] : nil
         // From /sys/class/net: name, IFF_UP (the flags' lowest bit), whether it is a bridge.
         case "link" where fields.count == 3:

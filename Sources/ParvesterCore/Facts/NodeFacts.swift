@@ -1,6 +1,6 @@
 /// What gathering facts learnt about one node: enough for every later phase to decide, without asking
 /// again, whether it has work there.
-public struct NodeFacts: Sendable, Equatable {
+public struct NodeFacts: Sendable {
     public struct Link: Sendable, Equatable {
         public var name: String
         public var up: Bool
@@ -30,6 +30,26 @@ public struct NodeFacts: Sendable, Equatable {
     public var sshAddress: String?
     /// `virt-host-validate qemu` lines, or nil when the tool is absent.
     public var virtHostValidate: [String]?
+
+    // What the host checks read (`HostChecks`).
+    public var hostname: String?
+    /// The node's clock (Unix seconds) when the probe ran, and where this machine's clock stood:
+    /// `clockOffset` is the node's minus the middle of the round trip, within ± `clockUncertainty`.
+    public var clock: Double?
+    public var clockOffset: Double?
+    public var clockUncertainty: Double = 0
+    /// The directory where RKE2's data goes (or its nearest existing parent) and its free bytes.
+    public var diskFree: (path: String, bytes: Int64?)?
+    /// Kernel module → loaded, available or missing.
+    public var modules: [String: String] = [:]
+    /// Dotted sysctl name → value.
+    public var sysctls: [String: String] = [:]
+    public var swapDevices: Int?
+    public var cgroupVersion: Int?
+    /// NetworkManager's `unmanaged-devices=` values from its configuration files.
+    public var networkManagerUnmanaged: [String] = []
+    /// nftables rules that drop or reject, when `nft` is installed.
+    public var nftDropRules: Int?
 
     public func link(carrying address: String) -> Link? {
         links.values.first { $0.addresses.contains(address) }

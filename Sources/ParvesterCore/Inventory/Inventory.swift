@@ -53,6 +53,13 @@ public struct Cluster: Sendable {
     public var rke2AgentConfig: [YAMLNode.Pair]
     /// What a FAIL from `virt-host-validate qemu` does: stop the node (`fail`), only warn, or skip the check.
     public var virtHostValidate: VirtHostValidation
+    /// The inventory's level for each host check it names; the others keep their default.
+    public var hostCheckLevels: [HostCheck: CheckLevel] = [:]
+    public var minFreeDisk: Int64 = HostCheck.defaultMinFreeDisk
+    /// Install virt-host-validate (libvirt's client tools) with the node's package manager where it is missing.
+    public var installHostTools = false
+
+    public func level(_ check: HostCheck) -> CheckLevel { hostCheckLevels[check] ?? check.defaultLevel }
     /// RKE2's `cni` option when Parvester sets it (for RKE2's packaged Multus); nil leaves RKE2's default.
     public var cni: [String]? = nil
     public static let packagedMultusCNI = ["multus", "canal"]

@@ -154,9 +154,19 @@ struct InventoryResolver {
 
         let serverExtra = passThroughConfig(c.rke2Config, path: base.appending("rke2Config"))
         let agentExtra = passThroughConfig(c.rke2AgentConfig, path: base.appending("rke2AgentConfig"))
-        return Cluster(name: c.name, address: c.address, tlsSANs: sans, version: version, install: install,
-                       token: token, writeKubeconfigMode: mode, rke2Config: serverExtra, rke2AgentConfig: agentExtra,
-                       virtHostValidate: c.virtHostValidate ?? .fail)
+        var cluster = Cluster(name: c.name, address: c.address, tlsSANs: sans, version: version, install: install,
+                              token: token, writeKubeconfigMode: mode, rke2Config: serverExtra, rke2AgentConfig: agentExtra,
+                              virtHostValidate: c.virtHostValidate ?? .fail)
+        cluster.hostCheckLevels = c.hostChecks?.levels ?? [:]
+        cluster.installHostTools = c.installHostTools ?? false
+        if let text = c.minFreeDisk {
+            if let message = KubernetesNames.quantityProblem(text, what: "minFreeDisk") {
+                problem(base.appending("minFreeDisk"), message)
+            } else {
+                cluster.minFreeDisk = KubernetesNames.quantityBytes(text)
+            }
+        }
+        return cluster
     }
 
     /// The most values extra RKE2 options may expand to.

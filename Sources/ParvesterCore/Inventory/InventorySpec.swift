@@ -36,14 +36,35 @@ struct ClusterSpec: Decodable {
     var writeKubeconfigMode: String?
     var rke2Config: YAMLNode?
     var rke2AgentConfig: YAMLNode?
-    var virtHostValidate: VirtHostValidation?
+    var virtHostValidate: CheckLevel?
+    var hostChecks: HostChecksSpec?
+    var minFreeDisk: String?
+    var installHostTools: Bool?
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, address, tlsSANs, version, install, token, tokenFile, writeKubeconfigMode, rke2Config, rke2AgentConfig, virtHostValidate
+        case name, address, tlsSANs, version, install, token, tokenFile, writeKubeconfigMode, rke2Config, rke2AgentConfig, virtHostValidate,
+             hostChecks, minFreeDisk, installHostTools
     }
 }
 
-/// What a FAIL line of `virt-host-validate qemu` does to a node.
-public enum VirtHostValidation: String, YAMLChoice, Sendable { case fail, warn, skip }
+/// What a finding of a host check (or a FAIL line of `virt-host-validate qemu`) does to a node: stop it,
+/// only warn, or skip the check.
+public enum CheckLevel: String, YAMLChoice, Sendable { case fail, warn, skip }
+public typealias VirtHostValidation = CheckLevel
+
+/// `cluster.hostChecks`: a level per check, by the check's name (see `HostCheck`).
+struct HostChecksSpec: Decodable {
+    var ports, firewall, networkManager, hostname, clock, disk, kernelModules, sysctls, swap, cgroup: CheckLevel?
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case ports, firewall, networkManager, hostname, clock, disk, kernelModules, sysctls, swap, cgroup
+    }
+
+    var levels: [HostCheck: CheckLevel] {
+        let all: [(HostCheck, CheckLevel?)] = [(.ports, ports), (.firewall, firewall), (.networkManager, networkManager), (.hostname, hostname),
+                                               (.clock, clock), (.disk, disk), (.kernelModules, kernelModules), (.sysctls, sysctls),
+                                               (.swap, swap), (.cgroup, cgroup)]
+        return all.reduce(into: [:]) { levels, pair in if let level = pair.1 { levels[pair.0] = level } }
+    }
+}
 
 public enum InstallMethod: String, YAMLChoice, Sendable { case online, airgap }
 

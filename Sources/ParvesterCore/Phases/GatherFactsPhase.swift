@@ -1,3 +1,5 @@
+import Foundation
+
 /// One command per node learns what every later phase needs to decide whether it has work there. Each
 /// node is probed as soon as its session is up (see `NodeConnections`); when this phase ends, every
 /// connect step has ended too.
@@ -13,12 +15,18 @@ struct GatherFactsPhase: ReadOnlyPhase {
                 // The preamble runs outside sudo, which clears SSH_CONNECTION: the address this session arrived at.
                 // Servers also hash the kubeconfig RKE2 wrote; the initial server also hands over its node-token.
                 let files = managed.all + (node.role == .server ? [KubeconfigSource.path] : [])
-                let output = try await context.run(node, FactsProbe.command(managedFiles: files, units: FactsProbe.units + [managed.bridgeUnitName],
+                let sent = Date()
+                let output = try await context.run(node, FactsProbe.command(managedFiles: files, units: FactsProbe.units + FactsProbe.hostUnits + [managed.bridgeUnitName],
                                                                             cleanUp: !context.planning,
                                                                             readToken: node.name == context.inventory.initialServer.name),
                                                    summary: "gather facts (os, rke2, services, file hashes, links)",
                                                    preamble: FactsProbe.sessionPreamble)
-                let facts = FactsProbe.parse(output.stdoutText)
+                let answered = Date()
+                var facts = FactsProbe.parse(output.stdoutText)
+                // The node's clock against this machine's, at the middle of the round trip (NTP's estimate).
+                let middle = (sent.timeIntervalSince1970 + answered.timeIntervalSince1970) / 2
+                facts.clockOffset = facts.clock.map { $0 - middle }
+                facts.clockUncertainty = answered.timeIntervalSince(sent) / 2
                 if let token = facts.nodeToken { context.addSecret(token.revealed) }
                 context.setFacts(facts, for: node)
                 return .ok("\(facts.os) \(facts.arch), RKE2 \(facts.rke2Version ?? "not installed")")

@@ -1,16 +1,32 @@
 /// Refuses nodes that would break: a missing uplink, an uplink that carries the SSH connection (moving it
-/// into the bridge would cut it), and `virt-host-validate qemu` failures.
+/// into the bridge would cut it), RKE2's host prerequisites (`HostChecks`: firewall, NetworkManager, host
+/// names, clocks, disk, kernel modules, sysctls, swap, cgroups), and `virt-host-validate qemu` failures.
+/// All of it from the facts already gathered: no command of its own.
 struct ValidateHostsPhase: ReadOnlyPhase {
     let id = "validate-hosts"
-    let title = "Validate hosts (uplink, virt-host-validate)"
+    let title = "Validate hosts (uplink, RKE2's prerequisites, virt-host-validate)"
 
     func run(_ context: RunContext) async throws {
         let inventory = context.inventory
+        let gathered = context.healthy(inventory.nodes).compactMap { node in context.facts(node).map { (node: node, facts: $0) } }
+        let acrossNodes = HostChecks.acrossNodes(gathered)
         await context.forEach(context.healthy(inventory.nodes)) { node in
             await context.step(id, node) {
                 guard let facts = context.facts(node) else { throw RunAbort("no facts gathered") }
                 var notes: [String] = []
                 try refuseRoleChange(node, facts)
+                var failures: [HostFinding] = []
+                for finding in HostChecks.findings(node, facts, inventory.cluster) + (acrossNodes[node.name] ?? []) {
+                    switch HostChecks.level(finding.check, inventory.cluster) {
+                    case .fail: failures.append(finding)
+                    case .warn: notes.append("warning: " + finding.text)
+                    case .skip: break
+                    }
+                }
+                if !failures.isEmpty {
+                    let names = Set(failures.map(\.check.rawValue)).sorted().map { "\($0): warn" }.joined(separator: ", ")
+                    throw HostRefused(failures.map(\.text).joined(separator: "; ") + " (to go on anyway: cluster.hostChecks: {\(names)})")
+                }
                 if let uplink = node.uplink {
                     guard let link = facts.links[uplink] else {
                         let names = facts.links.keys.filter { $0 != "lo" }.sorted().joined(separator: ", ")
@@ -21,6 +37,9 @@ struct ValidateHostsPhase: ReadOnlyPhase {
                        !inventory.bridge.allowSSHInterface {
                         throw HostRefused("the uplink \(uplink) carries the SSH connection (\(facts.sshAddress ?? "")): moving it into \(inventory.bridge.name) can cut the node off. Use another uplink, or set bridge.allowSSHInterface: true")
                     }
+                }
+                if inventory.cluster.virtHostValidate != .skip, facts.virtHostValidate == nil {
+                    notes.append("virt-host-validate is not installed, so VM support was not checked (cluster.installHostTools: true installs it)")
                 }
                 if inventory.cluster.virtHostValidate != .skip, let lines = facts.virtHostValidate {
                     let failures = lines.filter { $0.contains(": FAIL") }

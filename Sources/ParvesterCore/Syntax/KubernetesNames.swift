@@ -64,6 +64,14 @@ public enum KubernetesNames {
 
     private static let quantitySuffixes = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E", ""]
 
+    /// The bytes of a quantity `quantityProblem` accepted.
+    public static func quantityBytes(_ text: String) -> Int64 {
+        let factors: [String: Double] = ["Ki": 0x1p10, "Mi": 0x1p20, "Gi": 0x1p30, "Ti": 0x1p40, "Pi": 0x1p50, "Ei": 0x1p60,
+                                         "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "": 1]
+        let suffix = quantitySuffixes.first { text.hasSuffix($0) } ?? ""
+        return Int64(min((Double(text.dropLast(suffix.count)) ?? 0) * (factors[suffix] ?? 1), Double(Int64.max / 2)))
+    }
+
     /// A positive Kubernetes quantity with a binary or decimal suffix, such as `10Gi` or `1024M`.
     public static func quantityProblem(_ text: String, what: String) -> String? {
         let example = "\(what) \(text.quoted) is not a size such as 10Gi or 1024M"
