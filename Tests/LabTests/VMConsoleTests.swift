@@ -11,10 +11,11 @@ import Testing
 struct VMConsoleTests {
     static func product() -> String { LocalProcess.builtProduct("parvester").path }
 
-    func console(_ cluster: UpCluster, _ extra: [String], input: String = "") async throws -> LocalProcess.Output {
+    /// `vm console vm1`, its stderr also copied to `stderrFile` as it comes (to wait on).
+    func console(_ cluster: UpCluster, _ extra: [String], input: String = "", stderrFile: String = "/dev/null") async throws -> LocalProcess.Output {
         let arguments = (["vm", "console", "vm1"] + extra + ["-i", cluster.inventoryPath, "--state-dir", cluster.stateDirectory])
             .map { "'\($0)'" }.joined(separator: " ")
-        return try await LocalProcess.runAsync("sh", ["-c", "printf '\(input)' | '\(Self.product())' \(arguments)"])
+        return try await LocalProcess.runAsync("sh", ["-c", "{ printf '\(input)' | '\(Self.product())' \(arguments) 2>&1 1>&3 | tee '\(stderrFile)' >&2; } 3>&1"])
     }
 
     /// The virt-api double's counts for default/vm1 of this cluster.
@@ -46,7 +47,11 @@ struct VMConsoleTests {
         #expect(missing.status != 0 && missing.stderr.contains("no VM or VMI default/nope"), "\(missing.stderr)")
 
         // vm1 is stopped: the console waits (404, then 400 while Scheduling) until `vm start` runs it.
-        async let watching = console(cluster, ["--duration", "25s", "--keepalive", "200ms"], input: "hello\\r")
+        let waitingLog = cluster.directory.appendingPathComponent("console-stderr").path
+        async let watching = console(cluster, ["--duration", "30s", "--keepalive", "200ms"], input: "hello\\r", stderrFile: waitingLog)
+        try await waitFor("the console to say it waits for the VM") {
+            ((try? String(contentsOfFile: waitingLog, encoding: .utf8)) ?? "").contains("waiting for default/vm1's console")
+        }
         let start = try await ImagesAndVMsTests.parvester(["vm", "start", "vm1"], cluster)
         #expect(start.status == 0, "\(start.stderr)")
         let first = try await watching

@@ -7,7 +7,10 @@ struct HostToolsPhase: Phase {
     let id = "host-tools"
     let title = "Install host tools (virt-host-validate)"
 
-    func shouldRun(_ context: RunContext) -> Bool { context.inventory.cluster.installHostTools && context.inventory.cluster.virtHostValidate != .skip }
+    func targets(_ context: RunContext) -> [String] {
+        let cluster = context.inventory.cluster
+        return cluster.installHostTools && cluster.virtHostValidate != .skip ? context.inventory.nodes.map(\.name) : []
+    }
 
     /// apt (Debian, Ubuntu), dnf (Fedora, RHEL and its rebuilds), zypper (SUSE): whichever the node has.
     static let install = """

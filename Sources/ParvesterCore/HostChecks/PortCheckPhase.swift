@@ -35,9 +35,12 @@ struct PortCheckPhase: ReadOnlyPhase {
 
     static let directory = "/var/lib/parvester/port-check"
 
-    func shouldRun(_ context: RunContext) -> Bool {
-        context.inventory.nodes.count > 1 && HostChecks.level(.ports, context.inventory.cluster) != .skip
+    func targets(_ context: RunContext) -> [String] {
+        let nodes = context.inventory.nodes
+        return nodes.count > 1 && HostChecks.level(.ports, context.inventory.cluster) != .skip ? nodes.map(\.name) : []
     }
+
+    func note(_ context: RunContext) -> String? { "only while a node is not in the cluster yet" }
 
     func run(_ context: RunContext) async throws {
         let nodes = context.healthy(context.inventory.nodes)
@@ -109,6 +112,8 @@ struct PortCheckPhase: ReadOnlyPhase {
                 return .ok("warning: " + finding.text)
             }
         }
+        let initial = context.inventory.initialServer
+        if context.hasFailed(initial) { throw RunAbort("the initial server \(initial.name) did not pass the port check") }
     }
 
     static func parse(_ text: String) -> Port? {

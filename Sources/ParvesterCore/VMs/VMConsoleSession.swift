@@ -65,7 +65,7 @@ public struct VMIStream: Sendable {
 ///
 /// Idle consoles are kept alive with pings every `keepalive` seconds (load balancers and proxies drop
 /// idle connections: kubevirt#6493, #16981); a connection that drops, or that answers no ping for two
-/// intervals, is made again.
+/// intervals (at least 15 s), is made again.
 public struct VMConsoleSession: Sendable {
     public let stream: VMIStream
     public var waitTimeout: TimeInterval = 300
@@ -94,8 +94,10 @@ public struct VMConsoleSession: Sendable {
                     case .close(let code, let reason): socket.close(); return .closedByServer(code: code, reason: reason)
                     }
                 }
-                if let sent = pingOutstanding, Date().timeIntervalSince(sent) > 2 * keepalive {
-                    throw KubeError(.transport, "no answer to a keepalive ping for \(Int(2 * keepalive))s")
+                // Two intervals, and never less than 15 s: a loaded API server or proxy may answer late.
+                let patience = max(2 * keepalive, 15)
+                if let sent = pingOutstanding, Date().timeIntervalSince(sent) > patience {
+                    throw KubeError(.transport, "no answer to a keepalive ping for \(Int(patience))s")
                 }
                 if Date().timeIntervalSince(lastPing) >= keepalive {
                     try socket.send(.ping, Data("parvester".utf8))
