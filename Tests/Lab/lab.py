@@ -7,6 +7,8 @@
   lab.py shell NODE [COMMAND...]   a root shell on a node (or run COMMAND there), over the lab's own ssh key
   lab.py fault NODE link-down|link-up|sshd-stop|sshd-start|latency MS|latency-off
   lab.py lifecycle SINCE NODE...   the RKE2 doubles' start/ready/stop records since SINCE (unix time), JSON lines
+  lab.py boot NODE [reset]   a simulated reboot of the node's network (doubles/boot); with reset, its
+                     network configuration files go first (eth0 gets the lab's addresses back)
   lab.py streams     the virt-api double's console and VNC connections, pings and closes per VMI (JSON)
   lab.py kube-fault NODE status CODE COUNT | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
                      | upload-token-ttl SECONDS | upload-drop BYTES | console-drop BYTES
@@ -43,7 +45,7 @@ HOST_ADDRESS = "10.251.0.1"
 # and Parvester write or remove on a node, so that no node's work reaches the host or another node.
 PRIVATE_DIRS = ["/etc/rancher", "/var/lib/rancher", "/usr/local", "/etc/systemd/system", "/var/lib/parvester-systemd",
                 "/var/lib/parvester", "/opt/cni", "/etc/cni", "/var/lib/cni", "/var/lib/kubelet", "/opt/local-path-provisioner",
-                "/lib/modules", "/tmp"]
+                "/lib/modules", "/etc/netplan", "/etc/network", "/etc/systemd/network", "/tmp"]
 DOUBLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "doubles")
 USERS = {"pvuser": None, "pvpass": "lab-sudo-password"}  # sudo without / with a password
 SUDOERS = "/etc/sudoers.d/parvester-lab"
@@ -316,8 +318,15 @@ def start_node(i):
     for tool in ["systemctl", "journalctl", "apt-get"]:
         shutil.copy(os.path.join(DOUBLES, tool), os.path.join(directory, "root/usr/local/bin", tool))
     os.makedirs(os.path.join(directory, "root/usr/local/lib/parvester-lab"), exist_ok=True)
-    for tool in ["systemctl.py", "virt-host-validate"]:
+    for tool in ["systemctl.py", "virt-host-validate", "netdouble.py", "boot"]:
         shutil.copy(os.path.join(DOUBLES, tool), os.path.join(directory, "root/usr/local/lib/parvester-lab", tool))
+    # The network stacks' tools (netplan, ifupdown, networkctl) and systemd-run: doubles too (netdouble.py).
+    shutil.copy(os.path.join(DOUBLES, "systemd-run"), os.path.join(directory, "root/usr/local/bin/systemd-run"))
+    for tool, where in [("netplan", "sbin"), ("ifup", "sbin"), ("ifdown", "sbin"), ("networkctl", "bin")]:
+        front = os.path.join(directory, "root/usr/local", where, tool)
+        with open(front, "w") as f:
+            f.write(f'#!/bin/sh\nexec /usr/bin/python3 /usr/local/lib/parvester-lab/netdouble.py {tool} "$@"\n')
+        os.chmod(front, 0o755)
     # What RKE2's host checks read of the kernel, as a Debian 12 node has it: br_netfilter and overlay in
     # the module index, and cgroup v2. (This machine's kernel may have neither; tests take them away.)
     release = os.uname().release
@@ -616,6 +625,21 @@ def lifecycle(names, since):
         print(json.dumps(event))
 
 
+def boot(name, reset=False):
+    """Runs doubles/boot inside the node (its network, mount and UTS namespaces), without SSH: a node
+    whose only interface moves to a bridge is unreachable while it boots."""
+    require_root()
+    node = find(load(), name)
+    if not is_ours(node.get("sshd_pid", 0), node["sshd_config"]):
+        raise SystemExit(f"lab: {name}'s sshd is not running")
+    # sshd runs under `unshare ... sh -c ... exec sshd`: the pid recorded is that chain's, whose namespaces sshd shares.
+    result = subprocess.run(["nsenter", "-t", str(node["sshd_pid"]), "-m", "-u", "-n", "/usr/local/lib/parvester-lab/boot",
+                             f"{node['address']}/16", f"{node['address6']}/64", *(["reset"] if reset else [])], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"lab: boot of {name} failed: {result.stderr.strip()}")
+    sys.stdout.write(result.stdout)
+
+
 def shell(name, command):
     """What a person does to look around a node: ssh in as root with the lab's key and known_hosts."""
     state = load()
@@ -639,6 +663,8 @@ def main(argv):
         shell(argv[1], argv[2:])
     elif len(argv) >= 3 and argv[0] == "kube-fault":
         kube_fault(argv[1], argv[2], argv[3:])
+    elif len(argv) in (2, 3) and argv[0] == "boot":
+        boot(argv[1], reset=argv[2:] == ["reset"])
     elif argv[:1] == ["streams"]:
         print(kube_lab(load(), "/_lab/streams", {}, method="GET")[1])
     elif len(argv) >= 3 and argv[0] == "lifecycle":

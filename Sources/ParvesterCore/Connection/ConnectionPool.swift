@@ -19,6 +19,14 @@ public actor ConnectionPool {
         }
     }
 
+    /// A new session to the node; the old one is closed on the side (over a cut network, closing waits).
+    public func reconnected(_ node: Node) async throws -> SSHConnection {
+        if let old = sessions.removeValue(forKey: "node:\(node.name)") {
+            Task { if let connection = try? await old.value { await connection.close() } }
+        }
+        return try await connection(for: node)
+    }
+
     private func bastion(for jump: SSHTarget.JumpTarget, options: SSHOptions) async throws -> SSHConnection {
         try await shared("bastion:\(jump.key)") {
             try await SSHConnection.connect(to: jump.endpoint, credentials: jump.credentials, options: options)

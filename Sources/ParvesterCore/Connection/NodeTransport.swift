@@ -16,7 +16,13 @@ public protocol NodeTransport: Sendable {
 /// Hands out one transport per node for a run, and closes them at its end.
 public protocol NodeTransportProvider: Sendable {
     func transport(for node: Node) async throws -> any NodeTransport
+    /// Drops the node's session (after a network change may have cut it) and opens a new one.
+    func reconnect(_ node: Node) async throws -> any NodeTransport
     func closeAll() async
+}
+
+extension NodeTransportProvider {
+    public func reconnect(_ node: Node) async throws -> any NodeTransport { try await transport(for: node) }
 }
 
 extension SSHConnection: NodeTransport {
@@ -38,4 +44,5 @@ extension SSHConnection: NodeTransport {
 
 extension ConnectionPool: NodeTransportProvider {
     public func transport(for node: Node) async throws -> any NodeTransport { try await connection(for: node) }
+    public func reconnect(_ node: Node) async throws -> any NodeTransport { try await reconnected(node) }
 }

@@ -11,7 +11,7 @@ import SSH
 enum FactsProbe {
     static let units = ["rke2-server", "rke2-agent"]
     /// Services whose state the host checks read (firewalls RKE2's docs say to disable, and NetworkManager).
-    static let hostUnits = ["firewalld", "ufw", "NetworkManager"]
+    static let hostUnits = ["firewalld", "ufw", "NetworkManager", "systemd-networkd", NetworkTransaction.timerUnit + ".timer"]
 
     /// Units are enabled through their `WantedBy=` target (RKE2's and the bridge unit both have one), so
     /// enablement is read from the `*.wants/` links with globs, not with `systemctl is-enabled`.
@@ -45,11 +45,12 @@ enum FactsProbe {
             [ -e \(NodeFacts.agentJoinedPath) ] && echo "agentjoined${t}yes"
             \(readToken ? "[ -s \(TokenResolver.nodeTokenPath) ] && { read -r tv < \(TokenResolver.nodeTokenPath); echo \"tokenvalue${t}$tv\"; }" : ":")
             for d in /sys/class/net/*; do
-              n=${d##*/}; f=0; read -r f < "$d/flags" 2>/dev/null; b=no; [ -d "$d/bridge" ] && b=yes
-              echo "link${t}$n $(( f & 1 )) $b"
+              n=${d##*/}; f=0; read -r f < "$d/flags" 2>/dev/null; b=no; [ -d "$d/bridge" ] && b=yes; m=-; read -r m < "$d/address" 2>/dev/null
+              echo "link${t}$n $(( f & 1 )) $b $m"
               if [ $b = yes ]; then for p in "$d"/brif/*; do [ -e "$p" ] && echo "port${t}$n ${p##*/}"; done; fi
             done
             \(hostChecks)
+            \(networkConfiguration)
             echo "section${t}hashes"; [ $# -gt 0 ] && sha256sum -- "$@" 2>/dev/null
             echo "section${t}addrs"; ip -o addr show 2>/dev/null
             echo "section${t}vhv"; if command -v virt-host-validate >/dev/null 2>&1; then virt-host-validate qemu 2>&1; else echo "-absent-"; fi
@@ -79,6 +80,19 @@ enum FactsProbe {
           [ -f "$f" ] && while IFS= read -r l; do case $l in unmanaged-devices=*) echo "nmunmanaged${t}${l#*=}";; esac; done < "$f"
         done
         if command -v nft >/dev/null 2>&1; then echo "nftdrops${t}$(nft list ruleset 2>/dev/null | grep -cE '(^|[[:space:]])(drop|reject)([[:space:]]|$)')"; fi
+        """
+
+    /// What owns each interface's configuration (see `NetworkStack`): the files of netplan, ifupdown and
+    /// systemd-networkd, line by line (small files, read with builtins), NetworkManager's devices when it
+    /// runs, and a network change Parvester left armed for rollback.
+    static let networkConfiguration = """
+        for f in /etc/netplan/*.yaml /etc/netplan/*.yml /etc/network/interfaces /etc/network/interfaces.d/* /etc/systemd/network/*.network /etc/systemd/network/*.netdev; do
+          [ -f "$f" ] || continue; echo "netfile${t}$f"
+          while IFS= read -r l || [ -n "$l" ]; do echo "netline${t}$l"; done < "$f"
+        done
+        [ -d /run/NetworkManager ] && command -v nmcli >/dev/null 2>&1 && nmcli -t -f DEVICE,STATE,CONNECTION device 2>/dev/null | while IFS= read -r l; do echo "nmdevice${t}$l"; done
+        [ -f \(NetworkTransaction.directory)/pending ] && { read -r p < \(NetworkTransaction.directory)/pending; echo "netpending${t}$p"; }
+        [ -x /etc/network/if-pre-up.d/bridge ] && echo "ifupdownbridge${t}yes"
         """
 
     /// Run as the login user before the (sudo) script: the session's own addresses.
@@ -158,9 +172,21 @@ enum FactsProbe {
         case "nftdrops": facts.nftDropRules = Int(value)
         case "ssh": facts.sshAddress = fields.count >= 3 ? fields[2] : nil
         // From /sys/class/net: name, IFF_UP (the flags' lowest bit), whether it is a bridge.
-        case "link" where fields.count == 3:
+        case "link" where fields.count >= 3:
             facts.links[fields[0]] = NodeFacts.Link(name: fields[0], up: fields[1] == "1", master: facts.links[fields[0]]?.master,
                                                     isBridge: fields[2] == "yes", addresses: facts.links[fields[0]]?.addresses ?? [])
+            if fields.count >= 4, fields[3] != "-" { facts.macAddresses[fields[0]] = fields[3] }
+        case "netfile":
+            facts.networkFiles.append((path: value, content: ""))
+        case "netline" where !facts.networkFiles.isEmpty:
+            facts.networkFiles[facts.networkFiles.count - 1].content += value + "\n"
+        case "nmdevice":
+            // nmcli -t: DEVICE:STATE:CONNECTION, with ':' in values escaped as '\:'.
+            let parts = value.replacingOccurrences(of: "\\:", with: "\u{1}").split(separator: ":", omittingEmptySubsequences: false)
+                .map { $0.replacingOccurrences(of: "\u{1}", with: ":") }
+            if parts.count >= 3 { facts.networkManagerDevices[parts[0]] = (state: parts[1], connection: parts[2]) }
+        case "netpending": facts.networkPending = value
+        case "ifupdownbridge": facts.ifupdownBridgeSupport = true
         case "port" where fields.count == 2:
             facts.links[fields[1], default: NodeFacts.Link(name: fields[1], up: false, master: nil, isBridge: false, addresses: [])].master = fields[0]
         default: break

@@ -51,6 +51,20 @@ public struct NodeFacts: Sendable {
     /// nftables rules that drop or reject, when `nft` is installed.
     public var nftDropRules: Int?
 
+    // What owns the interfaces' configuration (`NetworkStack`).
+    public var macAddresses: [String: String] = [:]
+    /// netplan, ifupdown and systemd-networkd files, in the order the probe listed them (sorted by name
+    /// within each directory, as the tools read them).
+    public var networkFiles: [(path: String, content: String)] = []
+    /// NetworkManager's devices (device → state, connection) when it runs.
+    public var networkManagerDevices: [String: (state: String, connection: String)] = [:]
+    /// A network change armed for rollback and not confirmed (`NetworkTransaction`): its pending line.
+    public var networkPending: String?
+    /// ifupdown's bridge_ports support (the bridge-utils package's hooks).
+    public var ifupdownBridgeSupport = false
+
+    public func networkFile(_ path: String) -> String? { networkFiles.first { $0.path == path }?.content }
+
     public func link(carrying address: String) -> Link? {
         links.values.first { $0.addresses.contains(address) }
     }

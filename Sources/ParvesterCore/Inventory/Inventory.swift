@@ -137,6 +137,12 @@ public struct Node: Sendable {
 public struct Bridge: Sendable, Equatable {
     public var name: String
     public var allowSSHInterface: Bool
+    /// Move the uplink's addresses, routes and DNS onto the bridge (a node with one NIC), through the node's
+    /// network stack, with a rollback armed on the node (`NetworkTransaction`).
+    public var moveAddresses = false
+    /// How long a network change waits for Parvester to reconnect and confirm before the node restores
+    /// its previous configuration by itself.
+    public var rollbackAfter: Double = 60
     public static let defaultName = "br0"
 }
 

@@ -64,7 +64,15 @@ struct InventoryResolver {
             check(YAMLPath([.key("components"), .key("cdi"), .key("uploadProxyNodePort")]),
                   "\(port) is not a NodePort: Kubernetes takes \(Inventory.nodePortRange.lowerBound)-\(Inventory.nodePortRange.upperBound) by default")
         }
-        let bridge = Bridge(name: spec.bridge?.name ?? Bridge.defaultName, allowSSHInterface: spec.bridge?.allowSSHInterface ?? false)
+        var bridge = Bridge(name: spec.bridge?.name ?? Bridge.defaultName, allowSSHInterface: spec.bridge?.allowSSHInterface ?? false)
+        bridge.moveAddresses = spec.bridge?.moveAddresses ?? false
+        if let after = spec.bridge?.rollbackAfter {
+            if after.milliseconds < 10_000 {
+                problem(YAMLPath([.key("bridge"), .key("rollbackAfter")]), "\(after.seconds)s is too short to reconnect and confirm: give at least 10s (the default is 60s)")
+            } else {
+                bridge.rollbackAfter = after.seconds
+            }
+        }
         check(YAMLPath([.key("bridge"), .key("name")]), NetworkNames.interfaceNameProblem(bridge.name))
         if let uplink = spec.bridge?.uplink { checkUplink(uplink, bridge: bridge.name, path: YAMLPath([.key("bridge"), .key("uplink")])) }
         let nodes = resolveNodes(bridge: bridge)

@@ -117,7 +117,9 @@ struct BridgeSpec: Decodable {
     var name: String?
     var uplink: String?
     var allowSSHInterface: Bool?
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, uplink, allowSSHInterface }
+    var moveAddresses: Bool?
+    var rollbackAfter: DurationValue?
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, uplink, allowSSHInterface, moveAddresses, rollbackAfter }
 }
 
 struct ComponentsSpec: Decodable {

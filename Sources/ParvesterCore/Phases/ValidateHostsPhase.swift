@@ -33,9 +33,13 @@ struct ValidateHostsPhase: ReadOnlyPhase {
                         throw HostRefused("the uplink \(uplink) does not exist on \(node.name) (its interfaces: \(names)); set nodes[].uplink or bridge.uplink")
                     }
                     let carrier = facts.sshAddress.flatMap { facts.link(carrying: $0) }
-                    if let carrier, carrier.name == uplink || (carrier.name == inventory.bridge.name && link.master == inventory.bridge.name),
-                       !inventory.bridge.allowSSHInterface {
-                        throw HostRefused("the uplink \(uplink) carries the SSH connection (\(facts.sshAddress ?? "")): moving it into \(inventory.bridge.name) can cut the node off. Use another uplink, or set bridge.allowSSHInterface: true")
+                    // Enslaving the interface that carries the session without moving its addresses cuts the node
+                    // off; moving them (bridge.moveAddresses) is what a single-NIC node needs.
+                    if let carrier, carrier.name == uplink, !inventory.bridge.moveAddresses {
+                        throw HostRefused("the uplink \(uplink) carries the SSH connection (\(facts.sshAddress ?? "")): putting it in \(inventory.bridge.name) "
+                                          + "without its addresses cuts the node off. Use another uplink, or set bridge.moveAddresses: true to move them to "
+                                          + "\(inventory.bridge.name) through the node's network stack (see docs/single-nic.md)"
+                                          + (inventory.bridge.allowSSHInterface ? "; bridge.allowSSHInterface no longer enslaves it as it is" : ""))
                     }
                 }
                 if inventory.cluster.virtHostValidate != .skip, facts.virtHostValidate == nil {

@@ -195,6 +195,7 @@ public final class RunContext: @unchecked Sendable {
     // MARK: - Remote work
 
     func transport(for node: Node) async throws -> any NodeTransport { try await transports.transport(for: node) }
+    func reconnect(_ node: Node) async throws { _ = try await transports.reconnect(node) }
 
     /// What `-v` prints for a command: the command itself (a script by its first line and length), and
     /// what it is for. Commands never hold secrets (they travel in files or stdin), and are masked anyway.
