@@ -68,7 +68,7 @@ struct InventoryResolver {
         bridge.moveAddresses = spec.bridge?.moveAddresses ?? false
         if let after = spec.bridge?.rollbackAfter {
             if after.milliseconds < 10_000 {
-                problem(YAMLPath([.key("bridge"), .key("rollbackAfter")]), "\(after.seconds)s is too short to reconnect and confirm: give at least 10s (the default is 60s)")
+                problem(YAMLPath([.key("bridge"), .key("rollbackAfter")]), "\(String(format: "%g", after.seconds))s is too short to reconnect and confirm: give at least 10s (the default is 60s)")
             } else {
                 bridge.rollbackAfter = after.seconds
             }
