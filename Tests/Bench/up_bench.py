@@ -37,7 +37,7 @@ def inventory(path, name, count, servers, version=None, extra=""):
     nodes = state["nodes"][:count]
     artifacts = state["artifacts_by_version"][version] if version else state["artifacts"]
     lines = ["cluster:", f"  name: {name}", f"  address: {nodes[0]['address']}",
-             f"  install: {{method: airgap, artifactsDir: {artifacts}}}"] + ([f"  version: \"{version}\""] if version else []) + [
+             f"  install: {{method: airgap, artifactsDir: {artifacts}}}", "  minFreeDisk: 1Gi"] + ([f"  version: \"{version}\""] if version else []) + [
              extra,
              "ssh:", f"  user: {USER}", f"  identityFile: {state['client_keys']['ed25519']}",
              f"  knownHostsFile: {state['known_hosts']}", "  concurrency: 50", "bridge: {uplink: eth1}",

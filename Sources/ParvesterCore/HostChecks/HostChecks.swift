@@ -68,11 +68,15 @@ enum HostChecks {
         }
         let clocks = facts.compactMap { entry in entry.facts.clockOffset.map { (entry.node.name, $0, entry.facts.clockUncertainty) } }
         if clocks.count > 1 {
-            let sorted = clocks.map(\.1).sorted()
-            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-            for (name, offset, uncertainty) in clocks where abs(offset - median) - uncertainty > maximumSkew {
+            func median(_ values: [Double]) -> Double {
+                let sorted = values.sorted()
+                return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            }
+            // Each offset is known within half its round trip; the median's within a typical node's.
+            let middle = median(clocks.map(\.1)), typical = median(clocks.map(\.2))
+            for (name, offset, uncertainty) in clocks where abs(offset - middle) - uncertainty - typical > maximumSkew {
                 found[name, default: []].append(HostFinding(.clock, String(format: "its clock is %.1f s %@ the other nodes' (etcd and certificates need them within %.0f s)",
-                                                                          abs(offset - median), offset > median ? "ahead of" : "behind", maximumSkew),
+                                                                          abs(offset - middle), offset > middle ? "ahead of" : "behind", maximumSkew),
                                                             fix: "turn on time sync: timedatectl set-ntp true (systemd-timesyncd or chrony)"))
             }
         }
