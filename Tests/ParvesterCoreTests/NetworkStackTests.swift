@@ -106,3 +106,62 @@ struct NetworkStackTests {
         #expect(NetworkTransaction.confirm.contains("[ -f /var/lib/parvester/network-transaction/pending ] || exit 3"))
     }
 }
+
+/// What the bridges phase decides from a node's facts, including a change an earlier run left armed.
+@Suite("Bridge decisions")
+struct BridgeDecisionTests {
+    /// cp1 (uplink eth1) under systemd-networkd, with Parvester's files already in place or not.
+    func context(ours: Bool, linked: Bool, pending: Bool, timer: Bool) throws -> (RunContext, Node) {
+        let context = try ScriptedRun.context(nodes: ScriptedNodes(), observer: RecordingObserver())
+        let node = context.inventory.nodes[0]
+        var facts = NodeFacts()
+        facts.active = ["systemd-networkd": "active", NetworkTransaction.timerUnit + ".timer": timer ? "active" : "inactive"]
+        facts.networkFiles = [(path: "/etc/systemd/network/50-eth1.network", content: "[Match]\nName=eth1\n")]
+        if ours {
+            let change = try #require(try BridgeChangeRenderer(bridge: "br0", uplink: "eth1", moveAddresses: false, facts: facts).change(.networkd))
+            facts.networkFiles += change.files.map { (path: $0.path, content: $0.content) }
+        }
+        facts.links = ["br0": .init(name: "br0", up: true, master: nil, isBridge: true, addresses: []),
+                       "eth1": .init(name: "eth1", up: true, master: linked ? "br0" : nil, isBridge: false, addresses: [])]
+        if pending { facts.networkPending = "br0 eth1 systemd-networkd \(Int(Date().timeIntervalSince1970) + 30)" }
+        context.setFacts(facts, for: node)
+        return (context, node)
+    }
+
+    func decision(_ context: RunContext, _ node: Node) throws -> String {
+        switch try BridgePhase.work(context, node) {
+        case .none: "none"
+        case .setUp: "oneshot"
+        case .retire: "retire"
+        case .stack(let change, _, _): change.current ? "retire-unit" : "switch"
+        case .confirm: "confirm"
+        case .recover: "recover"
+        }
+    }
+
+    @Test func aNodeUnderNetworkdGetsItsFilesOnceAndThenNothing() throws {
+        let (fresh, node) = try context(ours: false, linked: false, pending: false, timer: false)
+        #expect(try decision(fresh, node) == "switch")
+        let (done, same) = try context(ours: true, linked: true, pending: false, timer: false)
+        #expect(try decision(done, same) == "none")
+    }
+
+    @Test func aChangeLeftArmedIsConfirmedWhenInPlaceWaitedForWhileItsTimerRunsAndRolledBackOtherwise() throws {
+        let (inPlace, a) = try context(ours: true, linked: true, pending: true, timer: true)
+        #expect(try decision(inPlace, a) == "confirm", "killed after the switch worked: confirm it")
+        let (rolling, b) = try context(ours: true, linked: false, pending: true, timer: true)
+        #expect(throws: HostRefused.self, "not in place and the timer will roll it back: leave the node to it") { try decision(rolling, b) }
+        let (neverArmed, c) = try context(ours: false, linked: false, pending: true, timer: false)
+        #expect(try decision(neverArmed, c) == "recover", "killed between the marker and the timer: roll back now, then switch")
+        let (confirmedHalf, d) = try context(ours: true, linked: true, pending: true, timer: false)
+        #expect(try decision(confirmedHalf, d) == "confirm", "killed inside the confirm (timer stopped, marker left): finish it")
+    }
+
+    @Test func anUplinkNothingConfiguresGetsTheOneshotUnit() throws {
+        let (context, node) = try self.context(ours: false, linked: false, pending: false, timer: false)
+        var facts = try #require(context.facts(node))
+        facts.active["systemd-networkd"] = "inactive"
+        context.setFacts(facts, for: node)
+        #expect(try decision(context, node) == "oneshot")
+    }
+}
