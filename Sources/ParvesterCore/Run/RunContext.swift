@@ -168,12 +168,14 @@ public final class RunContext: @unchecked Sendable {
     }
 
     /// Which timeout ran out and how to change it (see docs/troubleshooting.md).
+    /// A step skipped because the node stopped answering earlier (the run lock's refresh may have been
+    /// first to find out) names the timeout of that first failure.
     static func hint(for error: SSHError) -> String {
-        if error.message.hasPrefix("skipped:") { return "" }
-        if error.message.hasPrefix("command did not finish") {
+        let cause = error.message.hasPrefix("skipped:") ? (error.message.firstRange(of: "(").map { String(error.message[$0.upperBound...]) } ?? "") : error.message
+        if cause.hasPrefix("command did not finish") {
             return ". Check that the node still answers; if the command is only slow, raise --command-timeout"
         }
-        if error.message.hasPrefix("the node stopped answering") {
+        if cause.hasPrefix("the node stopped answering") {
             return ". A session opens within 3 × ssh.connectTimeout: check the node's network link and sshd, or raise ssh.connectTimeout for a slow link"
         }
         return ""
