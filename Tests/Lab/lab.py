@@ -138,6 +138,7 @@ def up(count):
         with open(os.path.join(LAB, "authorized_keys", user), "w") as f:
             f.write(public)
 
+    raise_neighbour_limits(state)
     for directory in PRIVATE_DIRS:
         if not os.path.isdir(directory):
             os.makedirs(directory)
@@ -186,6 +187,37 @@ def up(count):
         wait_for_port(node["address"], 22, node["name"])
     write_inventory(state)
     print(f"lab: {count} nodes up ({state['nodes'][0]['address']} … {state['nodes'][-1]['address']}); state in {STATE}")
+
+
+# The lab's nodes share one kernel, and so one ARP table (its limits are not per namespace): N nodes that all
+# talk to each other (Parvester's port check does) need N² entries, where each real machine needs N. Above
+# gc_thresh3 the kernel drops packets ("neighbor table overflow"). Raised while the lab is up, put back by down.
+NEIGHBOUR_LIMITS = {"gc_thresh1": 4096, "gc_thresh2": 16384, "gc_thresh3": 32768}
+
+
+def raise_neighbour_limits(state):
+    state["sysctls"] = {}
+    for family in ("ipv4", "ipv6"):
+        for name, wanted in NEIGHBOUR_LIMITS.items():
+            path = f"/proc/sys/net/{family}/neigh/default/{name}"
+            try:
+                current = int(open(path).read())
+            except OSError:
+                continue
+            if current < wanted:
+                state["sysctls"][path] = current
+                with open(path, "w") as f:
+                    f.write(str(wanted))
+    save(state)
+
+
+def restore_neighbour_limits(state):
+    for path, value in state.get("sysctls", {}).items():
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError:
+            pass
 
 
 def start_services(state):
@@ -520,6 +552,7 @@ def down(quiet=False):
         sh("ip", "netns", "del", node["namespace"], check=False)  # takes its veth pairs with it
     for bridge in state.get("bridges", []):
         sh("ip", "link", "del", bridge, check=False)
+    restore_neighbour_limits(state)
     for user in state.get("users", []):
         sh("userdel", "--remove", user, check=False)
     if state.get("sudoers") and os.path.exists(state["sudoers"]):

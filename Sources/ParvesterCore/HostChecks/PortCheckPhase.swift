@@ -48,12 +48,14 @@ struct PortCheckPhase: ReadOnlyPhase {
         guard nodes.count > 1, !joining.isEmpty else { return }
         let level = HostChecks.level(.ports, context.inventory.cluster)
 
+        // One token per run: it names the listeners' directory and marks this run's datagrams.
+        let token = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         // 1. Listeners.
         let listening = Bound()
         await context.forEach(nodes) { node in
             do {
                 let specs = Self.ports(of: node).map(\.description)
-                let output = try await context.run(node, Self.listen(specs), summary: "listen on RKE2's free ports for the port check")
+                let output = try await context.run(node, Self.listen(specs, run: token), summary: "listen on RKE2's free ports for the port check")
                 var bound: [Port: Bool] = [:]
                 for line in output.stdoutText.split(separator: "\n") {
                     let words = line.split(separator: " ")
@@ -65,10 +67,10 @@ struct PortCheckPhase: ReadOnlyPhase {
                 listening.set(node.name, [:])
             }
         }
-        // 2. Connections and datagrams, from every node to every other.
+        // 2. Connections and datagrams, from every node to every other, 25 nodes at a time: every node's
+        // first contact with every other at once strains a small network's ARP and queues.
         let results = Results()
-        let token = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        await context.forEach(nodes) { source in
+        await context.forEach(nodes, width: 25) { source in
             var probes: [String] = []
             for target in nodes where target.name != source.name {
                 for (port, bound) in listening.get(target.name).sorted(by: { $0.key < $1.key }) where Self.reaches(source, port) {
@@ -88,7 +90,7 @@ struct PortCheckPhase: ReadOnlyPhase {
         }
         // 3. What arrived over UDP; the listeners stop.
         await context.forEach(nodes) { target in
-            let output = try? await context.run(target, Self.collect, summary: "read the port check's datagrams and stop its listener")
+            let output = try? await context.run(target, Self.collect(run: token), summary: "read the port check's datagrams and stop its listener")
             var arrived: Set<String> = []
             for line in (output?.stdoutText ?? "").split(separator: "\n") {
                 let words = line.split(separator: " ").map(String.init)  // PORT/udp TARGET TOKEN SOURCE
@@ -139,27 +141,32 @@ struct PortCheckPhase: ReadOnlyPhase {
     }
 
     /// Round 1: a listener on each free port, detached from the session, that ends after 120 s or when
-    /// round 3 asks. Prints `bound PORT/PROTO` or `busy PORT/PROTO` once it listens.
-    static func listen(_ specs: [String]) -> String {
-        let d = ShellQuote.quote(directory)
+    /// round 3 asks. Prints `bound PORT/PROTO` or `busy PORT/PROTO` once it listens. Each run has a
+    /// directory of its own; a listener an earlier run left is asked to stop (never killed by a pid it
+    /// recorded: after it ends, that pid can be anyone's).
+    static func listen(_ specs: [String], run: String) -> String {
+        let base = ShellQuote.quote(directory)
         return """
-            d=\(d); [ -f $d/pid ] && kill "$(cat $d/pid)" 2>/dev/null; rm -rf $d; mkdir -p $d
+            base=\(base); d=$base/\(run); mkdir -p $base
+            for o in $base/*; do [ -d "$o" ] && touch "$o/stop"; done
+            i=0; for o in $base/*; do while [ -d "$o" ] && [ -f "$o/bound" ] && [ ! -f "$o/done" ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; done
+            rm -rf $base/*; mkdir -p $d
             setsid perl -e \(ShellQuote.quote(listener)) $d 120 \(specs.joined(separator: " ")) </dev/null >$d/log 2>&1 &
-            echo $! > $d/pid
             i=0; while [ ! -f $d/bound ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
             cat $d/bound 2>/dev/null || { echo "the port check's listener did not start: $(cat $d/log)" >&2; exit 1; }
             """
     }
 
     static let listener = #"""
-        use strict; use IO::Socket::INET; use IO::Select;
+        use strict; use IO::Socket::INET; use IO::Select; use Socket;
         my ($dir, $seconds, @specs) = @ARGV;
         my $select = IO::Select->new; my %spec; my $bound = "";
         for my $s (@specs) {
           my ($port, $proto) = split m{/}, $s;
           my $sock = $proto eq "tcp" ? IO::Socket::INET->new(LocalPort => $port, Listen => 128, ReuseAddr => 1, Proto => "tcp")
                                      : IO::Socket::INET->new(LocalPort => $port, Proto => "udp");
-          if ($sock) { $select->add($sock); $spec{fileno $sock} = $s; $bound .= "bound $s\n" } else { $bound .= "busy $s\n" }
+          if ($sock) { $select->add($sock); $spec{fileno $sock} = $s; $bound .= "bound $s\n" } else { $bound .= "busy $s\n"; next }
+          setsockopt($sock, SOL_SOCKET, SO_RCVBUF, 1 << 20) if $proto eq "udp";  # every node's datagrams at once
         }
         open(my $b, ">", "$dir/bound.tmp") or die; print $b $bound; close $b; rename "$dir/bound.tmp", "$dir/bound";
         open(my $u, ">>", "$dir/udp") or die; $u->autoflush(1);
@@ -170,44 +177,55 @@ struct PortCheckPhase: ReadOnlyPhase {
             if ($s =~ m{/tcp$}) { my $c = $sock->accept; close $c if $c } else { my $m = ""; $sock->recv($m, 512); print $u "$s $m\n" }
           }
         }
+        open(my $done, ">", "$dir/done"); close $done;
         """#
 
-    /// Round 2: non-blocking connects to every TCP target at once (4 s for all), three datagrams to each
-    /// UDP one. Prints `ok|fail PROTO|ADDRESS|PORT|NAME` per TCP target.
+    /// Round 2: non-blocking connects, at most 32 in flight, each given 5 s (the kernel resends a lost SYN
+    /// after 1 s and 3 s). A connect that fails is tried once more after the first pass: a first contact
+    /// with many nodes at once can lose ARP answers (EHOSTUNREACH) where nothing blocks the port. Each UDP
+    /// target gets a datagram in each of three rounds, 0.3 s apart, for the same reason. Prints `ok|fail
+    /// PROTO|ADDRESS|PORT|NAME` per TCP target.
     static func probe(_ probes: [String]) -> String {
         "perl -e \(ShellQuote.quote(prober)) " + probes.map(ShellQuote.quote).joined(separator: " ")
     }
 
     static let prober = #"""
-        use strict; use IO::Socket::INET; use IO::Select; use Socket;
-        my %pending; my $select = IO::Select->new;
-        for my $t (@ARGV) {
-          my ($proto, $address, $port, $payload) = split /\|/, $t;
-          if ($proto eq "udp") {
-            my $s = IO::Socket::INET->new(PeerAddr => $address, PeerPort => $port, Proto => "udp");
-            if ($s) { $s->send($payload) for 1 .. 3; close $s }
-            next;
+        use strict; use IO::Socket::INET; use IO::Select; use Socket; use Time::HiRes qw(time);
+        my (@tcp, @udp, @again);
+        for my $t (@ARGV) { my @f = split /\|/, $t; push @{ $f[0] eq "udp" ? \@udp : \@tcp }, [$t, @f] }
+        my %pending; my $select = IO::Select->new; my $rounds = 0; my $next_udp = 0;
+        sub failed { my ($t, $retry) = @_; if ($retry) { push @again, $t } else { print "fail $t->[0]\n" } }
+        for my $pass (1, 2) {
+          my $retry = $pass == 1;
+          @tcp = @again if $pass == 2; @again = ();
+          while (@tcp || $select->count || ($pass == 2 && $rounds < 3)) {
+            if ($rounds < 3 && time >= $next_udp) {
+              for my $u (@udp) { my $s = IO::Socket::INET->new(PeerAddr => $u->[2], PeerPort => $u->[3], Proto => "udp"); if ($s) { $s->send($u->[4]); close $s } }
+              $rounds++; $next_udp = time + 0.3;
+            }
+            while (@tcp && $select->count < 32) {
+              my $t = shift @tcp;
+              my $s = IO::Socket::INET->new(PeerAddr => $t->[2], PeerPort => $t->[3], Proto => "tcp", Blocking => 0);
+              if (!$s) { failed($t, $retry); next }
+              $pending{fileno $s} = [$s, $t, time + 5]; $select->add($s);
+            }
+            for my $s ($select->can_write(0.1)) {
+              my ($sock, $t) = @{$pending{fileno $s}};
+              if ($sock->sockopt(SO_ERROR)) { failed($t, $retry) } else { print "ok $t->[0]\n" }
+              $select->remove($s); close $s;
+            }
+            for my $s ($select->handles) {
+              my ($sock, $t, $deadline) = @{$pending{fileno $s}};
+              if (time > $deadline) { failed($t, $retry); $select->remove($s); close $s }
+            }
           }
-          my $s = IO::Socket::INET->new(PeerAddr => $address, PeerPort => $port, Proto => "tcp", Blocking => 0);
-          if (!$s) { print "fail $t\n"; next }
-          $pending{fileno $s} = [$s, $t]; $select->add($s);
         }
-        my $end = time + 4;
-        while ($select->count && time <= $end) {
-          for my $s ($select->can_write(0.2)) {
-            my ($sock, $t) = @{$pending{fileno $s}};
-            my $error = $sock->sockopt(SO_ERROR);
-            print(($error ? "fail" : "ok") . " $t\n"); $select->remove($s); close $s;
-          }
-        }
-        print "fail $_\n" for map { $pending{fileno $_}[1] } $select->handles;
         """#
 
-    /// Round 3: what arrived, then the listener stops.
-    static let collect = """
-        d=\(directory); touch $d/stop; cat $d/udp 2>/dev/null
-        [ -f $d/pid ] && kill "$(cat $d/pid)" 2>/dev/null; true
-        """
+    /// Round 3: what arrived; the listener stops by itself within 0.2 s of the stop file.
+    static func collect(run: String) -> String {
+        "d=\(ShellQuote.quote(directory))/\(run); touch $d/stop; cat $d/udp 2>/dev/null; true"
+    }
 }
 
 /// What each node's listener bound (port → bound, or busy), shared across the concurrent rounds.
