@@ -61,11 +61,11 @@ enum FactsProbe {
     /// What the host checks read (see `HostChecks`), with builtins where they can: the host name, the clock
     /// (compared with this machine's around the round trip), free space where RKE2 keeps its data (the
     /// nearest existing directory), the kernel modules RKE2 loads (loaded, or in the module index), the
-    /// sysctls RKE2's CIS profile requires, swap devices, the cgroup version, NetworkManager's unmanaged
-    /// devices, and nftables rules that drop or reject.
+    /// sysctls RKE2's CIS profile requires, swap devices, the cgroup version, and NetworkManager's unmanaged
+    /// devices. (nftables' rules are read by the port check, only when it runs.)
     static let hostChecks = """
         read -r h < /proc/sys/kernel/hostname; echo "hostname${t}$h"
-        echo "clock${t}$(date +%s.%N)"
+        echo "clock${t}${EPOCHREALTIME:-$(date +%s.%N)}"
         d=/var/lib/rancher; while [ ! -d "$d" ]; do d=${d%/*}; [ -n "$d" ] || d=/; done
         df -Pk "$d" 2>/dev/null | { read -r x; read -r x x x f x; echo "diskfree${t}$d ${f:-}"; }
         read -r r < /proc/sys/kernel/osrelease
@@ -79,7 +79,6 @@ enum FactsProbe {
         for f in /etc/NetworkManager/NetworkManager.conf /etc/NetworkManager/conf.d/*.conf; do
           [ -f "$f" ] && while IFS= read -r l; do case $l in unmanaged-devices=*) echo "nmunmanaged${t}${l#*=}";; esac; done < "$f"
         done
-        if command -v nft >/dev/null 2>&1; then echo "nftdrops${t}$(nft list ruleset 2>/dev/null | grep -cE '(^|[[:space:]])(drop|reject)([[:space:]]|$)')"; fi
         """
 
     /// What owns each interface's configuration (see `NetworkStack`): the files of netplan, ifupdown and
@@ -169,7 +168,6 @@ enum FactsProbe {
         case "swap": facts.swapDevices = Int(value)
         case "cgroup": facts.cgroupVersion = Int(value)
         case "nmunmanaged": facts.networkManagerUnmanaged.append(value)
-        case "nftdrops": facts.nftDropRules = Int(value)
         case "ssh": facts.sshAddress = fields.count >= 3 ? fields[2] : nil
         // From /sys/class/net: name, IFF_UP (the flags' lowest bit), whether it is a bridge.
         case "link" where fields.count >= 3:

@@ -48,8 +48,6 @@ public struct NodeFacts: Sendable {
     public var cgroupVersion: Int?
     /// NetworkManager's `unmanaged-devices=` values from its configuration files.
     public var networkManagerUnmanaged: [String] = []
-    /// nftables rules that drop or reject, when `nft` is installed.
-    public var nftDropRules: Int?
 
     // What owns the interfaces' configuration (`NetworkStack`).
     public var macAddresses: [String: String] = [:]

@@ -95,6 +95,7 @@ struct PortCheckPhase: ReadOnlyPhase {
             for line in (output?.stdoutText ?? "").split(separator: "\n") {
                 let words = line.split(separator: " ").map(String.init)  // PORT/udp TARGET TOKEN SOURCE
                 if words.count == 4, words[2] == token { arrived.insert("\(words[0]) \(words[3])") }
+                if words.count == 2, words[0] == "nftdrops", let count = Int(words[1]) { results.nftDrops(target.name, count) }
             }
             for (port, bound) in listening.get(target.name) where port.proto == "udp" && bound {
                 for source in nodes where source.name != target.name && !arrived.contains("\(port) \(source.name)") {
@@ -109,7 +110,7 @@ struct PortCheckPhase: ReadOnlyPhase {
                 let checked = listening.get(node.name).count
                 guard !blocked.isEmpty else { return .ok("\(checked) port\(checked == 1 ? "" : "s") reachable from \(nodes.count - 1) node\(nodes.count == 2 ? "" : "s")") }
                 let list = blocked.sorted { $0.key < $1.key }.map { "\($0.key) from \($0.value.sorted().joined(separator: ", "))" }.joined(separator: "; ")
-                let finding = HostFinding(.ports, "unreachable: \(list)", fix: Self.fix(context.facts(node), ports: blocked.keys.sorted()))
+                let finding = HostFinding(.ports, "unreachable: \(list)", fix: Self.fix(context.facts(node), nftDrops: results.nftDrops(node.name), ports: blocked.keys.sorted()))
                 if level == .fail { throw HostRefused(finding.text + " (to go on anyway: cluster.hostChecks: {ports: warn})") }
                 return .ok("warning: " + finding.text)
             }
@@ -125,7 +126,7 @@ struct PortCheckPhase: ReadOnlyPhase {
     }
 
     /// The fix for the firewall the node runs, or where to look when it runs none Parvester knows.
-    static func fix(_ facts: NodeFacts?, ports: [Port]) -> String {
+    static func fix(_ facts: NodeFacts?, nftDrops: Int?, ports: [Port]) -> String {
         let tcp = ports.filter { $0.proto == "tcp" }.map { String($0.number) }, udp = ports.filter { $0.proto == "udp" }.map { String($0.number) }
         if facts?.isActive("firewalld") == true {
             return "firewall-cmd --permanent " + ports.map { "--add-port=\($0)" }.joined(separator: " ") + " && firewall-cmd --reload"
@@ -134,7 +135,7 @@ struct PortCheckPhase: ReadOnlyPhase {
             return [tcp.isEmpty ? nil : "ufw allow \(tcp.joined(separator: ","))/tcp", udp.isEmpty ? nil : "ufw allow \(udp.joined(separator: ","))/udp"]
                 .compactMap { $0 }.joined(separator: " && ")
         }
-        if let drops = facts?.nftDropRules, drops > 0 {
+        if let drops = nftDrops, drops > 0 {
             return "nftables has \(drops) rule\(drops == 1 ? "" : "s") that drop or reject (nft list ruleset): accept \(ports.map(\.description).joined(separator: ", ")) from the other nodes"
         }
         return "allow \(ports.map(\.description).joined(separator: ", ")) from the other nodes in every firewall on the way (iptables, cloud security groups, the switch)"
@@ -222,9 +223,14 @@ struct PortCheckPhase: ReadOnlyPhase {
         }
         """#
 
-    /// Round 3: what arrived; the listener stops by itself within 0.2 s of the stop file.
+    /// Round 3: what arrived; the listener stops by itself within 0.2 s of the stop file. Also how many
+    /// nftables rules drop or reject, for the fix a blocked port gets.
     static func collect(run: String) -> String {
-        "d=\(ShellQuote.quote(directory))/\(run); touch $d/stop; cat $d/udp 2>/dev/null; true"
+        """
+        d=\(ShellQuote.quote(directory))/\(run); touch $d/stop; cat $d/udp 2>/dev/null
+        command -v nft >/dev/null 2>&1 && echo "nftdrops $(nft list ruleset 2>/dev/null | grep -cE '(^|[[:space:]])(drop|reject)([[:space:]]|$)')"
+        true
+        """
     }
 }
 
@@ -236,10 +242,13 @@ private final class Bound: @unchecked Sendable {
     func get(_ node: String) -> [PortCheckPhase.Port: Bool] { lock.withLock { ports[node] ?? [:] } }
 }
 
-/// Target node → blocked port → the sources that could not reach it.
+/// Target node → blocked port → the sources that could not reach it; and each node's nftables drop rules.
 private final class Results: @unchecked Sendable {
     private let lock = NSLock()
     private var blocked: [String: [PortCheckPhase.Port: Set<String>]] = [:]
+    private var drops: [String: Int] = [:]
+    func nftDrops(_ node: String, _ count: Int) { lock.withLock { drops[node] = count } }
+    func nftDrops(_ node: String) -> Int? { lock.withLock { drops[node] } }
     func blocked(target: String, port: PortCheckPhase.Port, from source: String) {
         lock.withLock { blocked[target, default: [:]][port, default: []].insert(source) }
     }
