@@ -9,42 +9,16 @@ import Testing
 /// the rollback when Parvester cannot reconnect, and after a SIGKILL. Nodes lab131-lab133.
 @Suite("Bridges owned by the network stack", .enabled(if: !Lab.skipped, Lab.skipReason))
 struct BridgeStackTests {
-    /// Runs a command as root on a node; a failure says what the command printed.
-    static func shell(_ node: String, _ command: String) async throws -> String {
-        let result = try await Lab.withConnection(node) { try await $0.run(command, timeout: 60) }
-        guard result.succeeded else { throw LabUnavailable("on \(node): \(command) failed (\(result.exitStatus)): \(result.stderrText)") }
-        return result.stdoutText
-    }
-
-    static func boot(_ node: String) throws {
-        let script = Lab.repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
-        let result = try LocalProcess.run("python3", [script, "boot", node], environment: ["PARVESTER_LAB_DIR": Lab.directory])
-        guard result.status == 0 else { throw LabUnavailable("lab boot \(node) failed: \(result.stderr)") }
-    }
-
-    static func ports(_ node: String) async throws -> String { try await shell(node, "ip -o link show master br0 | cut -d: -f2 | cut -d@ -f1 | tr -d ' '; true") }
+    static func ports(_ node: String) async throws -> String { try await Lab.shell(node, "ip -o link show master br0 | cut -d: -f2 | cut -d@ -f1 | tr -d ' '; true") }
 
     static func bridgeStep(_ run: UpCluster.Run, _ node: String) -> (outcome: String, detail: String) {
         let step = run.steps.last { $0["phase"] as? String == "bridges" && $0["target"] as? String == node }
         return (step?["outcome"] as? String ?? "none", step?["detail"] as? String ?? "")
     }
 
-    /// Waits, up to `limit`, for a condition that a node-side timer brings about.
-    static func waitFor(_ what: String, limit: TimeInterval = 120, _ condition: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(limit)
-        while !((try? await condition()) ?? false) {
-            guard Date() < deadline else { throw LabUnavailable("gave up after \(Int(limit))s waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(500))
-        }
-    }
-
     /// Removes what an earlier run of these tests left on a node's network, over no SSH (its address may
     /// sit on a bridge): the configuration files go, and a simulated boot gives eth0 the lab's addresses.
-    static func cleanNetwork(_ node: String) async throws {
-        let script = Lab.repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
-        let result = try LocalProcess.run("python3", [script, "boot", node, "reset"], environment: ["PARVESTER_LAB_DIR": Lab.directory])
-        guard result.status == 0 else { throw LabUnavailable("lab boot \(node) reset failed: \(result.stderr)") }
-    }
+    static func cleanNetwork(_ node: String) async throws { try Lab.boot(node, reset: true) }
 
     @Test func underSystemdNetworkdTheBridgeSurvivesABootOnlyInNetworkdsOwnFiles() async throws {
         _ = try Lab.require(nodes: 131)
@@ -55,13 +29,13 @@ struct BridgeStackTests {
         #expect(first.status == 0 && Self.bridgeStep(first, "lab131").detail.contains("br0 with eth1"), "\(first.stdout.suffix(1500))")
 
         // Now systemd-networkd runs with a file for eth1 (as cloud images ship one for a second NIC).
-        _ = try await Self.shell("lab131", """
+        _ = try await Lab.shell("lab131", """
             printf '[Match]\\nName=eth1\\n\\n[Network]\\nLinkLocalAddressing=no\\n' > /etc/systemd/network/50-eth1.network
             printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/systemd-networkd.service
             systemctl daemon-reload && systemctl enable --now systemd-networkd
             """)
         // The double behaves as networkd: after a boot, the oneshot unit's bridge has lost its port.
-        try Self.boot("lab131")
+        try Lab.boot("lab131")
         #expect(try await Self.ports("lab131").isEmpty, "networkd took eth1 out of br0")
 
         // up hands the bridge to networkd, confirms, and retires the oneshot unit.
@@ -69,10 +43,10 @@ struct BridgeStackTests {
         let step = Self.bridgeStep(second, "lab131")
         #expect(second.status == 0 && step.outcome == "changed" && step.detail.contains("through systemd-networkd, confirmed; removed the oneshot unit"),
                 "\(second.stdout.suffix(1500))")
-        #expect(try await Self.shell("lab131", "ls /etc/systemd/network; ls /etc/systemd/system").contains("05-parvester-br0-uplink.network"))
-        #expect(!(try await Self.shell("lab131", "ls /etc/systemd/system")).contains("parvester-bridge-br0.service"))
+        #expect(try await Lab.shell("lab131", "ls /etc/systemd/network; ls /etc/systemd/system").contains("05-parvester-br0-uplink.network"))
+        #expect(!(try await Lab.shell("lab131", "ls /etc/systemd/system")).contains("parvester-bridge-br0.service"))
         #expect(try await Self.ports("lab131") == "eth1\n")
-        try Self.boot("lab131")
+        try Lab.boot("lab131")
         #expect(try await Self.ports("lab131") == "eth1\n", "after a boot, networkd's own files keep eth1 in br0")
         let third = try await cluster.up(["--output", "json"])
         #expect(Self.bridgeStep(third, "lab131").outcome == "unchanged", "\(third.stdout.suffix(800))")
@@ -92,7 +66,7 @@ struct BridgeStackTests {
                   addresses: [\(node.address)/16, "\(node.address6)/64"]
 
             """
-        _ = try await Self.shell("lab132", "ip link del eth1 2>/dev/null; printf '%s' '\(original)' > /etc/netplan/50-cloud-init.yaml; chmod 600 /etc/netplan/50-cloud-init.yaml")
+        _ = try await Lab.shell("lab132", "ip link del eth1 2>/dev/null; printf '%s' '\(original)' > /etc/netplan/50-cloud-init.yaml; chmod 600 /etc/netplan/50-cloud-init.yaml")
         var cluster = try await UpCluster.make("netplan", [.init(name: "lab132", role: "server")])
         cluster.bridge = "bridge: {uplink: eth0, moveAddresses: true, rollbackAfter: 30s}"
         try cluster.writeInventory()
@@ -102,22 +76,22 @@ struct BridgeStackTests {
             if line.contains("apply the netplan configuration") { kill(pid, SIGKILL) }
         }
         #expect(killed.status != 0, "killed")
-        try await Self.waitFor("lab132's rollback timer to fire and restore netplan") {
-            try await !Self.shell("lab132", "ls /etc/netplan").contains("90-parvester")
+        try await Lab.waitFor("lab132's rollback timer to fire and restore netplan", limit: 120) {
+            try await !Lab.shell("lab132", "ls /etc/netplan").contains("90-parvester")
         }
-        #expect(try await Self.shell("lab132", "cat /etc/netplan/50-cloud-init.yaml") == original, "the file as it was")
-        #expect(try await Self.shell("lab132", "ip -o addr show dev eth0").contains(node.address + "/16"), "the address back on eth0")
+        #expect(try await Lab.shell("lab132", "cat /etc/netplan/50-cloud-init.yaml") == original, "the file as it was")
+        #expect(try await Lab.shell("lab132", "ip -o addr show dev eth0").contains(node.address + "/16"), "the address back on eth0")
 
         // Run again: the address moves to br0, confirmed; a boot keeps it there; a third run changes nothing.
         let moved = try await cluster.up(["--output", "json"])
         let step = Self.bridgeStep(moved, "lab132")
         #expect(moved.status == 0 && step.detail.contains("eth0's addresses moved to br0 through netplan, confirmed"), "\(moved.stdout.suffix(2000))")
-        #expect(try await Self.shell("lab132", "ip -o addr show dev br0").contains(node.address + "/16"))
+        #expect(try await Lab.shell("lab132", "ip -o addr show dev br0").contains(node.address + "/16"))
         #expect(try await Self.ports("lab132") == "eth0\n")
-        let rewritten = try await Self.shell("lab132", "cat /etc/netplan/50-cloud-init.yaml /etc/netplan/90-parvester-br0.yaml; ls /var/lib/parvester/network-backup")
+        let rewritten = try await Lab.shell("lab132", "cat /etc/netplan/50-cloud-init.yaml /etc/netplan/90-parvester-br0.yaml; ls /var/lib/parvester/network-backup")
         #expect(rewritten.contains("dhcp4: false") && rewritten.contains("bridges:") && rewritten.contains("\(node.address)/16"), "\(rewritten)")
-        try Self.boot("lab132")
-        #expect(try await Self.shell("lab132", "ip -o addr show dev br0").contains(node.address + "/16"), "netplan's files put it back at boot")
+        try Lab.boot("lab132")
+        #expect(try await Lab.shell("lab132", "ip -o addr show dev br0").contains(node.address + "/16"), "netplan's files put it back at boot")
         let again = try await cluster.up(["--output", "json"])
         #expect(again.status == 0 && Self.bridgeStep(again, "lab132").outcome == "unchanged", "\(again.stdout.suffix(1000))")
     }
@@ -137,7 +111,7 @@ struct BridgeStackTests {
                 address \(node.address)/16
 
             """
-        _ = try await Self.shell("lab133", """
+        _ = try await Lab.shell("lab133", """
             ip link del eth1 2>/dev/null; mkdir -p /etc/network/interfaces.d /etc/network/if-pre-up.d
             printf '%s' '\(original)' > /etc/network/interfaces
             printf '#!/bin/sh\\n# bridge-utils hook (the lab double does its part in ifup)\\n' > /etc/network/if-pre-up.d/bridge; chmod 755 /etc/network/if-pre-up.d/bridge
@@ -147,22 +121,22 @@ struct BridgeStackTests {
         try cluster.writeInventory()
 
         // The fault: the new configuration comes up without the address, so Parvester cannot reconnect.
-        _ = try await Self.shell("lab133", "touch /var/lib/parvester/lab-network-fault")
+        _ = try await Lab.shell("lab133", "touch /var/lib/parvester/lab-network-fault")
         let cut = try await cluster.up(["--output", "json"])
         let failed = Self.bridgeStep(cut, "lab133")
         #expect(cut.status != 0 && failed.outcome == "failed", "\(cut.stdout.suffix(1500))")
         #expect(failed.detail.contains("restored its previous network configuration by itself at") && failed.detail.contains("and is reachable again"), "\(failed.detail)")
-        #expect(try await Self.shell("lab133", "cat /etc/network/interfaces") == original)
-        #expect(try await Self.shell("lab133", "ls /etc/network/interfaces.d").isEmpty, "Parvester's stanza file is gone again")
-        #expect(try await Self.shell("lab133", "ip -o addr show dev eth0").contains(node.address + "/16"))
+        #expect(try await Lab.shell("lab133", "cat /etc/network/interfaces") == original)
+        #expect(try await Lab.shell("lab133", "ls /etc/network/interfaces.d").isEmpty, "Parvester's stanza file is gone again")
+        #expect(try await Lab.shell("lab133", "ip -o addr show dev eth0").contains(node.address + "/16"))
 
         let moved = try await cluster.up(["--output", "json"])
         #expect(moved.status == 0 && Self.bridgeStep(moved, "lab133").detail.contains("eth0's addresses moved to br0 through ifupdown, confirmed"),
                 "\(moved.stdout.suffix(1500))")
-        let files = try await Self.shell("lab133", "cat /etc/network/interfaces /etc/network/interfaces.d/parvester-br0")
+        let files = try await Lab.shell("lab133", "cat /etc/network/interfaces /etc/network/interfaces.d/parvester-br0")
         #expect(files.contains("iface eth0 inet manual") && files.contains("bridge_ports eth0") && files.contains("address \(node.address)/16"), "\(files)")
-        try Self.boot("lab133")
-        #expect(try await Self.shell("lab133", "ip -o addr show dev br0").contains(node.address + "/16"), "ifup -a at boot brings br0 up with it")
+        try Lab.boot("lab133")
+        #expect(try await Lab.shell("lab133", "ip -o addr show dev br0").contains(node.address + "/16"), "ifup -a at boot brings br0 up with it")
         #expect(try await Self.ports("lab133") == "eth0\n")
     }
 }

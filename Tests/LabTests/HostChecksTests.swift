@@ -11,13 +11,6 @@ import Testing
 /// Nodes lab129-lab130.
 @Suite("Host checks", .enabled(if: !Lab.skipped, Lab.skipReason))
 struct HostChecksTests {
-    /// Runs a command as root on a node; a failure says what the command printed.
-    func shell(_ node: String, _ command: String) async throws -> String {
-        let result = try await Lab.withConnection(node) { try await $0.run(command, timeout: 60) }
-        guard result.succeeded else { throw LabUnavailable("on \(node): \(command) failed (\(result.exitStatus)): \(result.stderrText)") }
-        return result.stdoutText
-    }
-
     /// `plan` runs the checks (they change nothing): each node's validate-hosts and check-ports lines.
     func plan(_ cluster: UpCluster) async throws -> UpCluster.Run {
         let out = try await LocalProcess.runAsync(LocalProcess.builtProduct("parvester").path,
@@ -35,7 +28,7 @@ struct HostChecksTests {
         var cluster = try await UpCluster.make("hostchecks", [.init(name: "lab129", role: "server"), .init(name: "lab130", role: "agent")])
         // What earlier runs of this test may have left.
         for node in ["lab129", "lab130"] {
-            _ = try await shell(node, """
+            _ = try await Lab.shell(node, """
                 nft delete table inet parvester-test 2>/dev/null; mountpoint -q /var/lib/rancher && umount /var/lib/rancher
                 systemctl stop firewalld 2>/dev/null; rm -f /etc/systemd/system/firewalld.service /usr/local/bin/virt-host-validate
                 hostname \(node); rm -f /var/lib/parvester/lab-vhv-fail; true
@@ -49,7 +42,7 @@ struct HostChecksTests {
 
         // A firewall in lab129's namespace drops the supervisor port and canal's VXLAN; the port check
         // names both, from lab130, with the nftables fix. The initial server failing stops the run.
-        _ = try await shell("lab129", """
+        _ = try await Lab.shell("lab129", """
             nft add table inet parvester-test && nft add chain inet parvester-test input '{ type filter hook input priority 0; }' \
             && nft add rule inet parvester-test input tcp dport 9345 drop && nft add rule inet parvester-test input udp dport 8472 drop
             """)
@@ -60,11 +53,11 @@ struct HostChecksTests {
         #expect(detail(walled, "check-ports", "lab130").outcome == "ok")
         let up = try await cluster.up(["--output", "json"])
         #expect(up.status != 0 && detail(up, "check-ports", "lab129").outcome == "failed", "\(up.stdout.suffix(1500))")
-        #expect(try await shell("lab129", "ls /etc/rancher/rke2 2>/dev/null; ls /usr/local/bin/rke2 2>/dev/null; true").isEmpty, "nothing installed")
-        _ = try await shell("lab129", "nft delete table inet parvester-test")
+        #expect(try await Lab.shell("lab129", "ls /etc/rancher/rke2 2>/dev/null; ls /usr/local/bin/rke2 2>/dev/null; true").isEmpty, "nothing installed")
+        _ = try await Lab.shell("lab129", "nft delete table inet parvester-test")
 
         // firewalld running, the same host name twice, a full disk, no br_netfilter, cgroup v1.
-        _ = try await shell("lab130", """
+        _ = try await Lab.shell("lab130", """
             printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/firewalld.service
             systemctl daemon-reload && systemctl start firewalld
             hostname lab129
@@ -97,7 +90,7 @@ struct HostChecksTests {
         #expect(warned.detail.contains("warning: cgroup: only cgroup v1"), "\(warned.detail)")
 
         // Conditions gone; installHostTools installs virt-host-validate (the apt-get double), and up builds.
-        _ = try await shell("lab130", """
+        _ = try await Lab.shell("lab130", """
             systemctl stop firewalld; rm -f /etc/systemd/system/firewalld.service; systemctl daemon-reload; hostname lab130; umount /var/lib/rancher
             r=$(cat /proc/sys/kernel/osrelease); mv /lib/modules/$r/modules.dep.saved /lib/modules/$r/modules.dep
             """)
@@ -108,7 +101,7 @@ struct HostChecksTests {
         #expect(built.status == 0, "\(built.stdout.suffix(2000))")
         #expect(built.outcomes.filter { $0.phase == "host-tools" && $0.outcome == "changed" }.count == 2, "\(built.outcomes)")
         #expect(!detail(built, "validate-hosts", "lab130").detail.contains("not installed"))
-        #expect(try await shell("lab130", "virt-host-validate qemu | grep -c PASS").trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+        #expect(try await Lab.shell("lab130", "virt-host-validate qemu | grep -c PASS").trimmingCharacters(in: .whitespacesAndNewlines) == "3")
         // A cluster whose nodes all run RKE2 has shown its ports: the check does not run again.
         let again = try await cluster.up(["--output", "json"])
         #expect(again.status == 0 && !again.outcomes.contains { $0.phase == "check-ports" }, "\(again.outcomes)")

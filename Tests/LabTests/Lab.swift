@@ -97,12 +97,41 @@ enum Lab {
         }
     }
 
-    /// Flips a fault switch of the lab (test infrastructure, not the product: it may run processes).
-    static func fault(_ node: String, _ action: String, _ argument: String? = nil) throws {
+    /// Runs `lab.py ARGUMENTS` against this lab (test infrastructure, not the product: it may run
+    /// processes) and returns its stdout; a failure says which command and why.
+    @discardableResult
+    static func script(_ arguments: [String]) throws -> String {
         let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
-        let result = try LocalProcess.run("python3", [script, "fault", node, action] + (argument.map { [$0] } ?? []),
-                                          environment: ["PARVESTER_LAB_DIR": directory])
-        guard result.status == 0 else { throw LabUnavailable("lab fault \(action) on \(node) failed: \(result.stderr)") }
+        let result = try LocalProcess.run("python3", [script] + arguments, environment: ["PARVESTER_LAB_DIR": directory])
+        guard result.status == 0 else { throw LabUnavailable("lab \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
+        return result.stdout
+    }
+
+    /// Flips a fault switch of the lab.
+    static func fault(_ node: String, _ action: String, _ argument: String? = nil) throws {
+        try script(["fault", node, action] + (argument.map { [$0] } ?? []))
+    }
+
+    /// Runs a command as root on a node; a failure says what the command printed.
+    @discardableResult
+    static func shell(_ node: String, _ command: String) async throws -> String {
+        let result = try await withConnection(node) { try await $0.run(command, timeout: 60) }
+        guard result.succeeded else { throw LabUnavailable("on \(node): \(command) failed (\(result.exitStatus)): \(result.stderrText)") }
+        return result.stdoutText
+    }
+
+    /// A simulated reboot of a node's network (`lab.py boot`); with `reset`, its network configuration goes first.
+    static func boot(_ node: String, reset: Bool = false) throws {
+        try script(["boot", node] + (reset ? ["reset"] : []))
+    }
+
+    /// Waits, up to `limit`, for a condition the lab or a node brings about; a condition that throws counts as not yet.
+    static func waitFor(_ what: String, limit: TimeInterval, _ condition: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(limit)
+        while !((try? await condition()) ?? false) {
+            guard Date() < deadline else { throw LabUnavailable("gave up after \(Int(limit))s waiting for \(what)") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
     }
 
     /// A node with the RKE2 double installed through the airgap path, and nothing left from earlier runs.
@@ -122,9 +151,7 @@ enum Lab {
 
     /// Flips a fault switch of the API double serving `node`'s cluster.
     static func kubeFault(_ node: String, _ arguments: [String]) throws {
-        let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
-        let result = try LocalProcess.run("python3", [script, "kube-fault", node] + arguments, environment: ["PARVESTER_LAB_DIR": directory])
-        guard result.status == 0 else { throw LabUnavailable("lab kube-fault \(arguments) on \(node) failed: \(result.stderr)") }
+        try script(["kube-fault", node] + arguments)
     }
 
     /// One start, ready or stop of an RKE2 double, as the API double recorded it.
@@ -138,10 +165,7 @@ enum Lab {
 
     /// The RKE2 doubles' records of these nodes since `since` (a Unix time), oldest first.
     static func lifecycle(_ nodes: [String], since: Double) throws -> [LifecycleEvent] {
-        let script = repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
-        let result = try LocalProcess.run("python3", [script, "lifecycle", String(since)] + nodes, environment: ["PARVESTER_LAB_DIR": directory])
-        guard result.status == 0 else { throw LabUnavailable("lab lifecycle \(nodes) failed: \(result.stderr)") }
-        return try result.stdout.split(separator: "\n").map { try JSONDecoder().decode(LifecycleEvent.self, from: Data($0.utf8)) }
+        try script(["lifecycle", String(since)] + nodes).split(separator: "\n").map { try JSONDecoder().decode(LifecycleEvent.self, from: Data($0.utf8)) }
     }
 
     /// Runs a local tool and returns its stdout (sha256sum, ssh-add, ...).

@@ -20,8 +20,7 @@ struct VMConsoleTests {
 
     /// The virt-api double's counts for default/vm1 of this cluster.
     func streamCounts() throws -> [String: Int] {
-        let script = Lab.repositoryRoot.appendingPathComponent("Tests/Lab/lab.py").path
-        let out = try LocalProcess.run("python3", [script, "streams"], environment: ["PARVESTER_LAB_DIR": Lab.directory]).stdout
+        let out = try Lab.script(["streams"])
         let all = (try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: [String: Int]]) ?? [:]
         // One cluster per test node: the key is CLUSTER/default/vm1 with this cluster's CA hash.
         return all.filter { $0.key.hasSuffix("/default/vm1") }.values.reduce(into: [:]) { total, counts in
@@ -49,7 +48,7 @@ struct VMConsoleTests {
         // vm1 is stopped: the console waits (404, then 400 while Scheduling) until `vm start` runs it.
         let waitingLog = cluster.directory.appendingPathComponent("console-stderr").path
         async let watching = console(cluster, ["--duration", "30s", "--keepalive", "200ms"], input: "hello\\r", stderrFile: waitingLog)
-        try await waitFor("the console to say it waits for the VM") {
+        try await Lab.waitFor("the console to say it waits for the VM", limit: 60) {
             ((try? String(contentsOfFile: waitingLog, encoding: .utf8)) ?? "").contains("waiting for default/vm1's console")
         }
         let start = try await ImagesAndVMsTests.parvester(["vm", "start", "vm1"], cluster)
@@ -116,18 +115,10 @@ struct VMConsoleTests {
         // Stopping the VM ends the console with the server's close.
         let connections = try streamCounts()["connections", default: 0]
         async let open = console(cluster, ["--duration", "60s"])
-        try await waitFor("the console to connect") { try streamCounts()["connections", default: 0] > connections }
+        try await Lab.waitFor("the console to connect", limit: 60) { try streamCounts()["connections", default: 0] > connections }
         let stop = try await ImagesAndVMsTests.parvester(["vm", "stop", "vm1"], cluster)
         #expect(stop.status == 0, "\(stop.stderr)")
         let closed = try await open
         #expect(closed.status == 0 && closed.stderr.contains("the console of default/vm1 closed (1000: VMI is gone)"), "\(closed.stderr)")
-    }
-
-    func waitFor(_ what: String, limit: TimeInterval = 60, _ condition: () throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(limit)
-        while try !condition() {
-            guard Date() < deadline else { throw LabUnavailable("gave up after \(Int(limit))s waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
     }
 }
