@@ -106,5 +106,11 @@ struct HostChecksTests {
         let again = try await cluster.up(["--output", "json"])
         #expect(again.status == 0 && !again.outcomes.contains { $0.phase == "check-ports" }, "\(again.outcomes)")
         #expect(!again.outcomes.contains { $0.phase == "host-tools" && $0.outcome == "changed" })
+        // Nor while a node that joined is stopped (a roll cut short leaves one restarting): its ports closed
+        // for the moment are not a firewall.
+        _ = try await Lab.shell("lab130", "systemctl stop rke2-agent")
+        let stopped = try await cluster.up(["--output", "json"])
+        #expect(stopped.status == 0 && !stopped.outcomes.contains { $0.phase == "check-ports" }, "\(stopped.outcomes)")
+        #expect(try await Lab.shell("lab130", "systemctl is-active rke2-agent").hasPrefix("active"), "up started the agent again")
     }
 }

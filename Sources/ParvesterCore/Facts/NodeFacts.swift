@@ -68,4 +68,14 @@ public struct NodeFacts: Sendable {
     }
 
     public func isActive(_ unit: String) -> Bool { active[unit] == "active" }
+
+    /// RKE2 runs here now.
+    public var runsRKE2: Bool { FactsProbe.units.contains { isActive($0) } }
+
+    /// RKE2 is installed and holds a cluster's data (a server's node-token, an agent's kubelet client
+    /// certificate): the node joined a cluster, even while its service is stopped (an interrupted roll, a
+    /// crash, a restart under way).
+    public func holdsClusterData(as role: NodeRole) -> Bool {
+        rke2Version != nil && (role == .server ? hasNodeToken : agentJoined)
+    }
 }

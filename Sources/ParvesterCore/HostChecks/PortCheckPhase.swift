@@ -8,7 +8,7 @@ import SSH
 ///   2. every node connects to the others' TCP ports and sends datagrams to their UDP ports;
 ///   3. every node says which datagrams arrived, and its listener stops.
 /// A port already in use (RKE2 running) is tried as it is for TCP; its UDP (the VXLAN device) cannot be.
-/// Runs only while some node is not in the cluster yet: a cluster whose nodes all run RKE2 has shown
+/// Runs only while some node has not joined the cluster yet: a cluster whose nodes all joined has shown
 /// its ports work. The listener and the prober are Perl, which every Debian, RHEL and SUSE has
 /// (perl-base is essential on Debian); bash's /dev/tcp would take a process per port.
 struct PortCheckPhase: ReadOnlyPhase {
@@ -40,11 +40,16 @@ struct PortCheckPhase: ReadOnlyPhase {
         return nodes.count > 1 && HostChecks.level(.ports, context.inventory.cluster) != .skip ? nodes.map(\.name) : []
     }
 
-    func note(_ context: RunContext) -> String? { "only while a node is not in the cluster yet" }
+    func note(_ context: RunContext) -> String? { "only while a node has not joined the cluster yet" }
 
     func run(_ context: RunContext) async throws {
         let nodes = context.healthy(context.inventory.nodes)
-        let joining = nodes.filter { node in !FactsProbe.units.contains { context.facts(node)?.isActive($0) == true } }
+        // A node that joined before has shown its ports work, even while RKE2 is stopped there: a roll cut
+        // short leaves a server restarting, and its ports closing under the probes would read as a firewall.
+        let joining = nodes.filter { node in
+            guard let facts = context.facts(node) else { return true }
+            return !facts.runsRKE2 && !facts.holdsClusterData(as: node.role)
+        }
         guard nodes.count > 1, !joining.isEmpty else { return }
         let level = HostChecks.level(.ports, context.inventory.cluster)
 

@@ -59,7 +59,7 @@ struct PushConfigPhase: Phase {
                 let changes = try changes(context, node, token: token)
                 guard !changes.isEmpty else { return .unchanged }
                 // A running service reads the files only when restarted: say so on the node first.
-                if FactsProbe.units.contains(where: { context.facts(node)?.isActive($0) == true }) {
+                if context.facts(node)?.runsRKE2 == true {
                     try await RestartMarker.set(context, node)
                 }
                 for file in changes.files { try await context.write(file, to: node) }

@@ -19,9 +19,9 @@ struct UpgradeCheckPhase: ReadOnlyPhase {
         var problems: [String] = []
         for node in nodes {
             let facts = context.facts(node)
-            let active = FactsProbe.units.contains { facts?.isActive($0) == true }
+            let active = facts?.runsRKE2 == true
             // Stopped (an interrupted roll, a crash) but holding a cluster's data: still a member.
-            let member = facts?.rke2Version != nil && (node.role == .server ? facts?.hasNodeToken == true : facts?.agentJoined == true)
+            let member = facts?.holdsClusterData(as: node.role) == true
             let registered = live[node.name]
             let running = registered.flatMap { $0.kubeletVersion.isEmpty ? nil : $0.kubeletVersion } ?? (active ? facts?.rke2Version : nil)
             context.update(node) {
