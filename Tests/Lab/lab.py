@@ -10,7 +10,7 @@
   lab.py boot NODE [reset]   a simulated reboot of the node's network (doubles/boot); with reset, its
                      network configuration files go first (eth0 gets the lab's addresses back)
   lab.py streams     the virt-api double's console and VNC connections, pings and closes per VMI (JSON)
-  lab.py kube-fault NODE status CODE COUNT | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
+  lab.py kube-fault NODE status CODE COUNT [RETRY_AFTER] | slow SECONDS COUNT | drop COUNT | legacy-discovery | clear
                      | upload-token-ttl SECONDS | upload-drop BYTES | console-drop BYTES
                      (the API double of NODE's cluster answers CODE, slowly, or drops the connection; CDI
                      upload tokens live SECONDS; the next upload's, or VM console's, connection drops after BYTES)
@@ -623,6 +623,8 @@ def kube_fault(name, mode, args):
     request = {"node": name, "mode": mode}
     if mode == "status":
         request.update(code=int(args[0]), count=int(args[1]) if len(args) > 1 else 1)
+        if len(args) > 2:
+            request.update(retryAfter=int(args[2]))
     elif mode == "slow":
         request.update(seconds=float(args[0]), count=int(args[1]) if len(args) > 1 else 1)
     elif mode == "drop":
