@@ -110,13 +110,21 @@ struct UpTests {
         let token = "lab-secret-\(UUID().uuidString)"
         let cluster = try await UpCluster.make("secrets", [.init(name: "lab65", role: "server"), .init(name: "lab66", role: "agent")],
                                                clusterExtra: "  token: \(token)")
-        // Sample every process's command line on both nodes for the whole run.
+        // Sample every process's command line on both nodes for the whole run, until told to stop: a fixed
+        // number of samples either ends before the runs do or, on a loaded machine where each `ps` is slow,
+        // outlasts its time limit. Only lines holding the token come back (grep reads it from a file, so
+        // the sampler's own command line does not hold it), with the number of samples taken.
+        let files = "/tmp/parvester-sampler-\(UUID().uuidString)"
+        for node in ["lab65", "lab66"] { _ = try await Lab.shell(node, "umask 077 && printf '%s\\n' '\(token)' > \(files).needle") }
         let samplers = try await ["lab65", "lab66"].asyncMap { node in
             let connection = try await Lab.connect(node)
-            return (connection, Task { try await connection.run("for i in $(seq 1 400); do ps -eo args; sleep 0.05; done", timeout: 120).stdoutText })
+            let sample = "n=0; while [ ! -e \(files).stop ]; do ps -eo args | grep -F -f \(files).needle; n=$((n+1)); sleep 0.05; done; "
+                + "echo \"samples: $n\"; rm -f \(files).stop \(files).needle"
+            return (connection, Task { try await connection.run(sample, timeout: 900).stdoutText })
         }
         let verbose = try await cluster.up(["-v", "--output", "text"])
         let json = try await cluster.up(["-v", "--output", "json"])
+        for node in ["lab65", "lab66"] { _ = try await Lab.shell(node, "touch \(files).stop") }
         #expect(verbose.status == 0 && json.status == 0, "\(verbose.stdout.suffix(1500))")
         // -v prints the commands themselves, each with what it is for.
         #expect(verbose.stdout.contains("lab65: $ systemctl "), "-v shows the commands: \(verbose.stdout.prefix(3000))")
@@ -128,9 +136,10 @@ struct UpTests {
             #expect(!text.contains(key), "the kubeconfig's key appears in \(what)")
         }
         for (connection, sampler) in samplers {
-            let processes = try await sampler.value
-            #expect(processes.contains("ps -eo args"), "the sampler ran")
-            #expect(!processes.contains(token), "the token appeared in a command line on a node")
+            let found = try await sampler.value
+            let samples = found.split(separator: "\n").last.flatMap { $0.hasPrefix("samples: ") ? Int($0.dropFirst(9)) : nil } ?? 0
+            #expect(samples > 10, "the sampler ran through the runs: \(found.suffix(300))")
+            #expect(!found.contains(token), "the token appeared in a command line on a node")
             await connection.close()
         }
     }
